@@ -1,0 +1,95 @@
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Descriptor is what a registry says a tag points to, checked against the
+// manifest bytes it served.
+type Descriptor struct {
+	// Digest is "sha256:<hex>" of the exact manifest bytes.
+	Digest    string
+	Size      int64
+	MediaType string
+}
+
+// SHA256 is the digest's hex part, the TUF target hash.
+func (d Descriptor) SHA256() string { return strings.TrimPrefix(d.Digest, "sha256:") }
+
+// ParseReference parses an image reference as docker does ("alpine" is
+// index.docker.io/library/alpine:latest). insecure allows plain-HTTP
+// registries.
+func ParseReference(ref string, insecure bool) (name.Reference, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("parse reference %q: %w", ref, err)
+	}
+	return r, nil
+}
+
+// ResolveImage fetches the manifest ref names and describes its exact bytes:
+// sha256 and length computed here, not taken from the registry's headers.
+func ResolveImage(ctx context.Context, ref name.Reference, opts ...remote.Option) (Descriptor, []byte, error) {
+	desc, err := remote.Get(ref, append([]remote.Option{remote.WithContext(ctx)}, opts...)...)
+	if err != nil {
+		return Descriptor{}, nil, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	sum := sha256.Sum256(desc.Manifest)
+	d := Descriptor{
+		Digest:    "sha256:" + hex.EncodeToString(sum[:]),
+		Size:      int64(len(desc.Manifest)),
+		MediaType: string(desc.MediaType),
+	}
+	// The registry's Docker-Content-Digest must agree with the bytes; a
+	// registry that disagrees is broken or lying, and signing either value
+	// would approve something clients cannot verify.
+	if desc.Digest.Algorithm == "sha256" && desc.Digest.String() != d.Digest {
+		return Descriptor{}, nil, fmt.Errorf("resolve %s: registry says digest %s but the manifest it served hashes to %s", ref, desc.Digest, d.Digest)
+	}
+	return d, desc.Manifest, nil
+}
+
+// TrustName is the default trust name of ref's repository: <registry
+// host>/<repository>, with Docker Hub spelled docker.io
+// (docker.io/library/alpine, ghcr.io/acme/app, 127.0.0.1:5000/team/app).
+func TrustName(ref name.Reference) string {
+	repo := ref.Context()
+	host, path := repo.RegistryStr(), repo.RepositoryStr()
+	switch host {
+	case name.DefaultRegistry, "docker.io", "registry-1.docker.io":
+		host = "docker.io"
+		if !strings.Contains(path, "/") {
+			path = "library/" + path
+		}
+	}
+	return host + "/" + path
+}
+
+// TargetName is the TUF target name of a tagged reference:
+// <trust name>:<tag>. trustName "" means TrustName(ref). A reference by
+// digest has no tag to name, so it is an error.
+func TargetName(ref name.Reference, trustName string) (string, error) {
+	tag, ok := ref.(name.Tag)
+	if !ok {
+		return "", fmt.Errorf("%s names no tag: target names are <trust name>:<tag>", ref)
+	}
+	if trustName == "" {
+		trustName = TrustName(ref)
+	}
+	n := trustName + ":" + tag.TagStr()
+	if err := checkTargetName(n); err != nil {
+		return "", err
+	}
+	return n, nil
+}

@@ -1,0 +1,310 @@
+package publish
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Target is one entry of a targets role's working copy.
+type Target struct {
+	Role   string
+	Name   string
+	Length int64
+	// SHA256 is the lowercase hex sha256 of the target's bytes; for an image
+	// that is the manifest digest without its "sha256:" prefix.
+	SHA256 string
+	// Custom is the target's custom metadata (raw JSON) or nil.
+	Custom json.RawMessage
+}
+
+// maxDelegationDepth bounds role lookups the way a client's MaxDelegations
+// does, so a delegation cycle cannot loop forever.
+const maxDelegationDepth = 32
+
+// AddTarget adds (or replaces) target name in role's working copy. role ""
+// means RoleFor(name). The bytes are not stored; use AddTargetFile for that.
+// The change is published by the next Publish.
+func (r *Repo) AddTarget(role, name string, length int64, sha256hex string, custom map[string]any) (Target, error) {
+	if role == "" {
+		role = r.RoleFor(name)
+	}
+	if err := checkTargetName(name); err != nil {
+		return Target{}, err
+	}
+	if length < 0 {
+		return Target{}, fmt.Errorf("add %s: negative length %d", name, length)
+	}
+	sum, err := hex.DecodeString(sha256hex)
+	if err != nil || len(sum) != sha256.Size || strings.ToLower(sha256hex) != sha256hex {
+		return Target{}, fmt.Errorf("add %s: sha256 %q is not 64 lowercase hex digits", name, sha256hex)
+	}
+	md, ok := r.roles[role]
+	if !ok {
+		return Target{}, fmt.Errorf("add %s: no role %q (roles: %s)", name, role, strings.Join(r.RoleNames(), ", "))
+	}
+	tf := metadata.TargetFile()
+	tf.Path = name
+	tf.Length = length
+	tf.Hashes = metadata.Hashes{"sha256": sum}
+	if len(custom) > 0 {
+		raw, err := json.Marshal(custom)
+		if err != nil {
+			return Target{}, fmt.Errorf("add %s: encode custom metadata: %w", name, err)
+		}
+		msg := json.RawMessage(raw)
+		tf.Custom = &msg
+	}
+	prev, had := md.Signed.Targets[name]
+	md.Signed.Targets[name] = tf
+	// A TUF client searches roles in a fixed order and stops at the first
+	// that lists the name, or at the first whose delegation does not cover
+	// it: an entry the client would never reach is a mistake worth refusing.
+	if got, ok := r.lookup(name); !ok || got != role {
+		if had {
+			md.Signed.Targets[name] = prev
+		} else {
+			delete(md.Signed.Targets, name)
+		}
+		if !ok {
+			return Target{}, fmt.Errorf("add %s: role %s is not delegated this name, so clients would never find it there (%s)", name, role, r.delegationSummary(role))
+		}
+		return Target{}, fmt.Errorf("add %s: clients would find it in role %s first, which comes before %s; remove it there first", name, got, role)
+	}
+	if err := r.saveRole(role); err != nil {
+		return Target{}, fmt.Errorf("add %s: %w", name, err)
+	}
+	return targetOf(role, name, tf), nil
+}
+
+// AddTargetFile adds target name with the bytes read from content, and stores
+// them as targets/<dir>/<sha256>.<base> so clients can download the target
+// (in-toto layouts, links, public keys, and image manifests for any TUF
+// client). The content is streamed to disk while it is hashed.
+func (r *Repo) AddTargetFile(role, name string, content io.Reader, custom map[string]any) (Target, error) {
+	if err := checkTargetName(name); err != nil {
+		return Target{}, err
+	}
+	dir, base := path.Split(name)
+	destDir := filepath.Join(r.dir, targetsDirName, filepath.FromSlash(dir))
+	if err := os.MkdirAll(destDir, 0o755); err != nil {
+		return Target{}, fmt.Errorf("add %s: %w", name, err)
+	}
+	f, err := os.CreateTemp(destDir, ".tmp-*")
+	if err != nil {
+		return Target{}, fmt.Errorf("add %s: %w", name, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), content)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Target{}, fmt.Errorf("add %s: write target file: %w", name, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := os.Rename(tmp, filepath.Join(destDir, sum+"."+base)); err != nil {
+		return Target{}, fmt.Errorf("add %s: %w", name, err)
+	}
+	return r.AddTarget(role, name, n, sum, custom)
+}
+
+// RemoveTarget removes name from role's working copy, or from every role
+// that lists it when role is "". It returns the roles it was removed from.
+// Target files stay: older snapshots that clients may still hold refer to
+// them.
+func (r *Repo) RemoveTarget(role, name string) ([]string, error) {
+	var from []string
+	for _, rn := range r.RoleNames() {
+		if role != "" && rn != role {
+			continue
+		}
+		if _, ok := r.roles[rn].Signed.Targets[name]; ok {
+			delete(r.roles[rn].Signed.Targets, name)
+			if err := r.saveRole(rn); err != nil {
+				return from, fmt.Errorf("remove %s: %w", name, err)
+			}
+			from = append(from, rn)
+		}
+	}
+	if len(from) == 0 {
+		if role != "" {
+			if _, ok := r.roles[role]; !ok {
+				return nil, fmt.Errorf("remove %s: no role %q", name, role)
+			}
+			return nil, fmt.Errorf("remove %s: not a target of role %s", name, role)
+		}
+		return nil, fmt.Errorf("remove %s: no role lists this target", name)
+	}
+	return from, nil
+}
+
+// Targets lists the working copy: every target of every role, sorted by role
+// and name.
+func (r *Repo) Targets() []Target {
+	var out []Target
+	for _, role := range r.RoleNames() {
+		for name, tf := range r.roles[role].Signed.Targets {
+			out = append(out, targetOf(role, name, tf))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Role != out[j].Role {
+			return out[i].Role < out[j].Role
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Lookup finds name in the working copy the way a TUF client will once it is
+// published: the first role in delegation search order that lists it.
+func (r *Repo) Lookup(name string) (Target, bool) {
+	role, ok := r.lookup(name)
+	if !ok {
+		return Target{}, false
+	}
+	return targetOf(role, name, r.roles[role].Signed.Targets[name]), true
+}
+
+// RoleNames lists the roles of the working copy, targets first.
+func (r *Repo) RoleNames() []string {
+	names := make([]string, 0, len(r.roles))
+	for n := range r.roles {
+		if n != metadata.TARGETS {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return append([]string{metadata.TARGETS}, names...)
+}
+
+// RoleFor is the role a target is added to by default: following the first
+// delegation that covers name at each level, the most specific role, or
+// targets when nothing is delegated.
+func (r *Repo) RoleFor(name string) string {
+	role := metadata.TARGETS
+	for range maxDelegationDepth {
+		d := r.roles[role].Signed.Delegations
+		if d == nil {
+			break
+		}
+		next := ""
+		for _, c := range d.GetRolesForTarget(name) {
+			if _, ok := r.roles[c.Name]; ok {
+				next = c.Name
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		role = next
+	}
+	return role
+}
+
+// lookup is go-tuf's pre-order depth-first delegation walk (updater
+// preOrderDepthFirstWalk) over the working copy.
+func (r *Repo) lookup(name string) (string, bool) {
+	stack := []string{metadata.TARGETS}
+	visited := map[string]bool{}
+	for len(stack) > 0 && len(visited) < maxDelegationDepth {
+		role := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if visited[role] {
+			continue
+		}
+		md, ok := r.roles[role]
+		if !ok {
+			continue
+		}
+		if _, ok := md.Signed.Targets[name]; ok {
+			return role, true
+		}
+		visited[role] = true
+		if md.Signed.Delegations == nil {
+			continue
+		}
+		var children []string
+		for _, c := range md.Signed.Delegations.GetRolesForTarget(name) {
+			children = append(children, c.Name)
+			if c.Terminating {
+				stack = stack[:0]
+				break
+			}
+		}
+		for i := len(children) - 1; i >= 0; i-- {
+			stack = append(stack, children[i])
+		}
+	}
+	return "", false
+}
+
+// delegationSummary says which names role may hold, for error messages.
+func (r *Repo) delegationSummary(role string) string {
+	parent, dr := r.delegationOf(role)
+	if dr == nil {
+		return "it is not delegated by any role"
+	}
+	return fmt.Sprintf("%s delegates it %s", parent, strings.Join(dr.Paths, ", "))
+}
+
+// delegationOf finds the role that delegates role, and the delegation.
+func (r *Repo) delegationOf(role string) (string, *metadata.DelegatedRole) {
+	for _, pn := range r.RoleNames() {
+		d := r.roles[pn].Signed.Delegations
+		if d == nil {
+			continue
+		}
+		for i := range d.Roles {
+			if d.Roles[i].Name == role {
+				return pn, &d.Roles[i]
+			}
+		}
+	}
+	return "", nil
+}
+
+func targetOf(role, name string, tf *metadata.TargetFiles) Target {
+	t := Target{Role: role, Name: name, Length: tf.Length, SHA256: hex.EncodeToString(tf.Hashes["sha256"])}
+	if tf.Custom != nil {
+		t.Custom = *tf.Custom
+	}
+	return t
+}
+
+// checkTargetName keeps target names to what maps safely onto both a URL
+// path and a file path: go-tuf builds the download URL by plain
+// concatenation and this package writes <dir>/<hash>.<base> to disk.
+func checkTargetName(name string) error {
+	if name == "" {
+		return errors.New("empty target name")
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("target name %q: empty, \".\" or \"..\" path segment", name)
+		}
+	}
+	for _, c := range name {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune(`\?#%"<>`, c) {
+			return fmt.Errorf("target name %q: character %q is not allowed", name, c)
+		}
+	}
+	return nil
+}
