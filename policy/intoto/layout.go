@@ -1,0 +1,185 @@
+package intoto
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	in_toto "github.com/in-toto/in-toto-golang/in_toto"
+)
+
+func parseLayoutKeys(raw [][]byte) (map[string]in_toto.Key, error) {
+	keys := make(map[string]in_toto.Key, len(raw))
+	for i, b := range raw {
+		k, err := ParsePublicKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("layout key #%d: %w", i+1, err)
+		}
+		keys[k.KeyID] = k
+	}
+	return keys, nil
+}
+
+// verifyLayoutSignatures applies in_toto.VerifyLayoutSignatures (every key
+// must have signed) and, when it fails, works out which key and why.
+func verifyLayoutSignatures(md in_toto.Metadata, keys map[string]in_toto.Key) error {
+	err := in_toto.VerifyLayoutSignatures(md, keys)
+	if err == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(keys))
+	for id := range keys {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var signers []string
+	for _, s := range md.Sigs() {
+		signers = append(signers, s.KeyID)
+	}
+	for _, id := range ids {
+		k := keys[id]
+		if _, err := md.GetSignatureForKeyID(id); err != nil {
+			hint := ""
+			if k.KeyType == keyTypeECDSA {
+				hint = "; an ECDSA key made by Python's in-toto-keygen must be given as its JSON .pub, " +
+					"its PEM form has another key id"
+			}
+			return fmt.Errorf("layout is not signed by pinned layout key %s (it carries signatures from %s)%s",
+				short(id), shortList(signers), hint)
+		}
+		if err := md.VerifySignature(k); err != nil {
+			return fmt.Errorf("layout signature by pinned layout key %s does not verify: %v", short(id), err)
+		}
+	}
+	return fmt.Errorf("layout signatures: %w", err)
+}
+
+// validateLayout runs in_toto.ValidateMetablock (which InTotoVerify never
+// does) plus the checks it lacks that would otherwise end in a panic, a
+// stdout warning or a vacuous step.
+func validateLayout(md in_toto.Metadata, layout in_toto.Layout) error {
+	if len(layout.Steps) == 0 {
+		return errors.New("it has no steps")
+	}
+	if len(layout.Steps) > maxSteps {
+		return fmt.Errorf("%d steps, at most %d are allowed", len(layout.Steps), maxSteps)
+	}
+	if len(layout.Inspect) > maxInspections {
+		return fmt.Errorf("%d inspections, at most %d are allowed", len(layout.Inspect), maxInspections)
+	}
+	for _, s := range layout.Steps {
+		// Threshold 0 would accept a step nobody performed, and
+		// ReduceStepsMetadata panics on a step without links.
+		if s.Threshold < 1 {
+			return fmt.Errorf("step %q has threshold %d, want at least 1", s.Name, s.Threshold)
+		}
+		if err := checkRules("step", s.Name, s.ExpectedMaterials, s.ExpectedProducts); err != nil {
+			return err
+		}
+	}
+	for _, i := range layout.Inspect {
+		if i.Type != "inspection" {
+			return fmt.Errorf("inspection %q has _type %q", i.Name, i.Type)
+		}
+		if i.Name == "" {
+			return errors.New("an inspection has no name")
+		}
+		if err := checkRules("inspection", i.Name, i.ExpectedMaterials, i.ExpectedProducts); err != nil {
+			return err
+		}
+	}
+	ids := make([]string, 0, len(layout.Keys))
+	for id := range layout.Keys {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if _, err := keyFingerprint(layout.Keys[id]); err != nil {
+			return fmt.Errorf("functionary key %s: %w", short(id), err)
+		}
+	}
+	mb, ok := md.(*in_toto.Metablock)
+	if !ok {
+		// DSSE: the payload still gets the structural checks; the envelope's
+		// signatures are base64 and were checked by the verifier.
+		mb = &in_toto.Metablock{Signed: layout}
+	}
+	return in_toto.ValidateMetablock(*mb)
+}
+
+// checkRules rejects what in_toto.UnpackRule would panic on (an empty rule)
+// and patterns that in_toto's Set.Filter would print a warning for.
+func checkRules(kind, name string, lists ...[][]string) error {
+	for _, rules := range lists {
+		for _, rule := range rules {
+			if len(rule) == 0 {
+				return fmt.Errorf("%s %q has an empty artifact rule", kind, name)
+			}
+			if _, err := in_toto.UnpackRule(rule); err != nil {
+				return fmt.Errorf("%s %q rule %v: %v", kind, name, rule, err)
+			}
+			if _, err := path.Match(rule[1], ""); err != nil {
+				return fmt.Errorf("%s %q rule %v: malformed pattern %q", kind, name, rule, rule[1])
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	parameterName = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	parameterUse  = regexp.MustCompile(`\{[a-zA-Z0-9_-]+\}`)
+)
+
+// substituteParameters is in_toto.SubstituteParameters plus Python in-toto's
+// rule that a parameter the layout uses must be supplied: a rule left holding
+// "{IMAGE}" would silently match nothing.
+func substituteParameters(layout in_toto.Layout, params map[string]string) (in_toto.Layout, error) {
+	for name := range params {
+		if !parameterName.MatchString(name) {
+			return layout, fmt.Errorf("parameter name %q: only letters, digits, '_' and '-' are allowed", name)
+		}
+	}
+	out, err := in_toto.SubstituteParameters(layout, params)
+	if err != nil {
+		return layout, fmt.Errorf("substitute parameters: %w", err)
+	}
+	check := func(kind, name string, lists ...[][]string) error {
+		for _, rules := range lists {
+			for _, rule := range rules {
+				for _, stanza := range rule {
+					if m := parameterUse.FindString(stanza); m != "" {
+						return fmt.Errorf("%s %q rule %v uses parameter %s, which the policy does not supply",
+							kind, name, rule, strings.Trim(m, "{}"))
+					}
+				}
+			}
+		}
+		return nil
+	}
+	for _, s := range out.Steps {
+		if err := check("step", s.Name, s.ExpectedMaterials, s.ExpectedProducts); err != nil {
+			return layout, err
+		}
+	}
+	for _, i := range out.Inspect {
+		if err := check("inspection", i.Name, i.ExpectedMaterials, i.ExpectedProducts); err != nil {
+			return layout, err
+		}
+	}
+	// A substituted value may itself be a malformed rule or pattern.
+	for _, s := range out.Steps {
+		if err := checkRules("step", s.Name, s.ExpectedMaterials, s.ExpectedProducts); err != nil {
+			return layout, fmt.Errorf("after parameter substitution: %w", err)
+		}
+	}
+	for _, i := range out.Inspect {
+		if err := checkRules("inspection", i.Name, i.ExpectedMaterials, i.ExpectedProducts); err != nil {
+			return layout, fmt.Errorf("after parameter substitution: %w", err)
+		}
+	}
+	return out, nil
+}
