@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/trustproxy/trustproxy/cache"
+	"github.com/trustproxy/trustproxy/policy"
+	"github.com/trustproxy/trustproxy/proxy"
+	"github.com/trustproxy/trustproxy/trustfetch"
+)
+
+// instance is a fully assembled trustproxy: what serve runs and check asks.
+type instance struct {
+	server *proxy.Server
+	trusts map[string]*trustfetch.Repository
+	log    *zap.Logger
+}
+
+func newLogger(c logConfig) (*zap.Logger, error) {
+	zc := zap.NewProductionConfig()
+	if c.Format == "console" {
+		zc = zap.NewDevelopmentConfig()
+	}
+	zc.Sampling = nil // an audit line must never be sampled away
+	level := zapcore.InfoLevel
+	if c.Level != "" {
+		if err := level.Set(c.Level); err != nil {
+			return nil, err
+		}
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	return zc.Build()
+}
+
+// assemble builds every part from the configuration. Trust repositories get
+// one refresh attempt each; a trust server that is down does not stop
+// start-up (the repository vouches for nothing until it answers).
+func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	client := &http.Client{Timeout: time.Minute}
+
+	trusts := map[string]*trustfetch.Repository{}
+	sources := map[string]policy.TrustSource{}
+	for name, t := range c.Trust {
+		cfg := trustfetch.Config{
+			Name: name, Metadata: t.Metadata, Targets: t.Targets, Root: t.Root,
+			StateDir: filepath.Join(c.State, "trust", name), Refresh: time.Duration(t.Refresh),
+			MaxMetadataBytes: t.MaxMetadataBytes, MaxTargetBytes: t.MaxTargetBytes,
+		}
+		r, err := trustfetch.Open(ctx, cfg, trustfetch.Options{HTTPClient: client, Logger: log.Named("trust"), Registerer: reg})
+		if err != nil {
+			return nil, fmt.Errorf("trust.%s: %w", name, err)
+		}
+		trusts[name], sources[name] = r, r
+	}
+
+	pc := policy.Config{Default: c.Policy.Default}
+	for i, rc := range c.Policy.Rules {
+		r := policy.Rule{Name: rc.Name, Match: rc.Match, Mode: policy.Mode(rc.Mode), Trust: rc.Trust,
+			TrustName: rc.TrustName, Require: rc.Require,
+			InToto: policy.InTotoConfig{Subject: rc.InToto.Subject, Parameters: rc.InToto.Parameters}}
+		for _, kf := range rc.InToto.LayoutKeys {
+			b, err := os.ReadFile(kf)
+			if err != nil {
+				return nil, fmt.Errorf("policy.rules[%d].inToto.layoutKeys: %w", i, err)
+			}
+			r.InToto.LayoutKeys = append(r.InToto.LayoutKeys, b)
+		}
+		pc.Rules = append(pc.Rules, r)
+	}
+	engine, err := policy.New(pc, sources, policy.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+
+	store, err := cache.NewFromConfig(ctx, c.Storage.Driver, c.Storage.Parameters, cache.Options{
+		MaxSize: c.Storage.MaxSize, SpoolDir: c.Storage.SpoolDir, Logger: log.Named("cache"), Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+
+	var ups []proxy.UpstreamConfig
+	for _, u := range c.Upstreams {
+		retries := 2
+		if u.Retries != nil {
+			retries = *u.Retries
+		}
+		ups = append(ups, proxy.UpstreamConfig{Name: u.Name, URL: u.URL, Default: u.Default,
+			Username: u.Auth.Username, Password: u.Auth.Password, Keychain: u.Auth.Keychain,
+			Timeout: time.Duration(u.Timeout), Retries: retries})
+	}
+	srv, err := proxy.New(proxy.Options{
+		Upstreams: ups, Policy: engine, Cache: store, Logger: log, Registry: reg,
+		Ready: func() error {
+			for name, t := range trusts {
+				if _, err := t.Index(); err != nil {
+					return fmt.Errorf("trust %s: %w", name, err)
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &instance{server: srv, trusts: trusts, log: log}, nil
+}
+
+// runTrust starts each trust repository's refresh loop.
+func (in *instance) runTrust(ctx context.Context) {
+	for _, t := range in.trusts {
+		go t.Run(ctx)
+	}
+}
+
+var errConfigRequired = errors.New("--config FILE is required")

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// serveBlob answers GET/HEAD /v2/<name>/blobs/<digest>. A blob is served only
+// while an approved manifest of the same repository references it.
+func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, info *requestInfo) error {
+	dg, err := digest.Parse(rt.ref)
+	if err != nil {
+		return errDigestInvalid(fmt.Sprintf("trustproxy: invalid blob digest %q: %v", rt.ref, err))
+	}
+	g, size := s.approvals.covering(rt.repoKey(), dg, s.policy)
+	if g == nil {
+		info.decision = "deny"
+		return errDenied(fmt.Sprintf("trustproxy: blob %s@%s denied: no approved manifest of %s references it (pull by an approved tag or digest first)",
+			rt.repoKey(), dg, rt.repoKey()))
+	}
+	info.decision = "child-of:" + g.decision.Target
+	ctx := r.Context()
+	blob, err := s.cache.Blob(ctx, dg, size, func(ctx context.Context) (io.ReadCloser, int64, error) {
+		return s.fetchBlob(ctx, rt, dg)
+	})
+	if err != nil {
+		var oe *ociError
+		if errors.As(err, &oe) {
+			return oe
+		}
+		return errBadGateway(fmt.Sprintf("trustproxy: blob %s@%s: %v", rt.repoKey(), dg, err))
+	}
+	if blob.Cached() {
+		info.cache = "hit"
+	} else {
+		info.cache = "miss"
+	}
+	total := blob.Size()
+	h := w.Header()
+	h.Set("Docker-Content-Digest", dg.String())
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Etag", `"`+dg.String()+`"`)
+	start, length, partial, rerr := parseRange(r.Header.Get("Range"), total)
+	if rerr != nil {
+		h.Set("Content-Range", "bytes */"+strconv.FormatInt(total, 10))
+		return &ociError{Status: http.StatusRequestedRangeNotSatisfiable, Code: "BLOB_UNKNOWN", Message: "trustproxy: " + rerr.Error()}
+	}
+	status := http.StatusOK
+	if partial {
+		status = http.StatusPartialContent
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, total))
+	}
+	if total >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(length, 10))
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return nil
+	}
+	rc, err := blob.NewReader(ctx, start)
+	if err != nil {
+		return errBadGateway(fmt.Sprintf("trustproxy: blob %s@%s: %v", rt.repoKey(), dg, err))
+	}
+	defer rc.Close()
+	w.WriteHeader(status)
+	var src io.Reader = rc
+	if total >= 0 {
+		src = io.LimitReader(rc, length)
+	}
+	n, err := io.Copy(w, src)
+	if err == nil && total >= 0 && n != length {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // the client went away
+		}
+		// Headers are out: the only honest thing left is to break the
+		// response, so the client never takes bad or short bytes as a blob.
+		s.log.Sugar().Warnw("aborting blob response", "repository", rt.repoKey(), "digest", dg.String(), "sent", n, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// fetchBlob opens the blob's body on the upstream.
+func (s *Server) fetchBlob(ctx context.Context, rt route, dg digest.Digest) (io.ReadCloser, int64, error) {
+	resp, err := s.upstreamDo(ctx, rt, http.MethodGet, "blobs/"+dg.String(), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		oe := upstreamStatusError(rt.upstream.name, resp.StatusCode, resp.Header.Get("Retry-After"), "blob "+rt.repoKey()+"@"+dg.String())
+		if oe.Code == "MANIFEST_UNKNOWN" {
+			oe.Code = "BLOB_UNKNOWN"
+		}
+		drain(resp.Body)
+		return nil, 0, oe
+	}
+	return resp.Body, resp.ContentLength, nil
+}
+
+// parseRange understands the single byte ranges registry clients send
+// ("bytes=a-b", "bytes=a-", "bytes=-n"); anything else gets the whole blob,
+// which RFC 9110 allows.
+func parseRange(h string, total int64) (start, length int64, partial bool, err error) {
+	if h == "" || total < 0 {
+		return 0, total, false, nil
+	}
+	const prefix = "bytes="
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return 0, total, false, nil
+	}
+	spec := h[len(prefix):]
+	for _, c := range spec {
+		if c == ',' {
+			return 0, total, false, nil
+		}
+	}
+	dash := -1
+	for i, c := range spec {
+		if c == '-' {
+			dash = i
+			break
+		}
+	}
+	if dash < 0 {
+		return 0, total, false, nil
+	}
+	a, b := spec[:dash], spec[dash+1:]
+	switch {
+	case a == "" && b != "":
+		n, perr := strconv.ParseInt(b, 10, 64)
+		if perr != nil || n <= 0 {
+			return 0, 0, false, fmt.Errorf("invalid range %q", h)
+		}
+		if n > total {
+			n = total
+		}
+		return total - n, n, true, nil
+	case a != "":
+		first, perr := strconv.ParseInt(a, 10, 64)
+		if perr != nil || first < 0 {
+			return 0, 0, false, fmt.Errorf("invalid range %q", h)
+		}
+		if first >= total {
+			return 0, 0, false, fmt.Errorf("range %q starts beyond the blob's %d bytes", h, total)
+		}
+		last := total - 1
+		if b != "" {
+			l, perr := strconv.ParseInt(b, 10, 64)
+			if perr != nil || l < first {
+				return 0, 0, false, fmt.Errorf("invalid range %q", h)
+			}
+			if l < last {
+				last = l
+			}
+		}
+		return first, last - first + 1, true, nil
+	}
+	return 0, 0, false, fmt.Errorf("invalid range %q", h)
+}

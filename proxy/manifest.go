@@ -1,0 +1,258 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"go.uber.org/zap"
+
+	"github.com/trustproxy/trustproxy/cache"
+	"github.com/trustproxy/trustproxy/policy"
+)
+
+var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+
+// fetchedManifest is manifest bytes with what the proxy knows about them.
+type fetchedManifest struct {
+	digest    digest.Digest
+	mediaType string
+	body      []byte
+	cached    bool // came from the cache (already committed)
+}
+
+// serveManifest answers GET/HEAD /v2/<name>/manifests/<ref>. Nothing is
+// served that policy did not approve for this exact request: by tag through
+// the trust data, by digest as a target hash or as part of an approved tree.
+func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route, info *requestInfo) error {
+	ctx := r.Context()
+	subj := policy.Subject{Upstream: rt.upstream.name, Repository: rt.repo, Client: clientAddr(r)}
+	if dg, err := digest.Parse(rt.ref); err == nil {
+		subj.Digest = dg
+	} else if tagPattern.MatchString(rt.ref) {
+		subj.Tag = rt.ref
+	} else {
+		return &ociError{Status: http.StatusBadRequest, Code: "MANIFEST_INVALID",
+			Message: fmt.Sprintf("trustproxy: %q is neither a tag nor a valid digest", rt.ref)}
+	}
+
+	// A digest inside an approved tree (a platform manifest of an approved
+	// index, an image of an approved bundle) is served under that grant.
+	if subj.Digest != "" {
+		if g, _ := s.approvals.covering(rt.repoKey(), subj.Digest, s.policy); g != nil {
+			m, err := s.manifestByDigest(ctx, rt, subj.Digest)
+			if err != nil {
+				return err
+			}
+			info.decision = "child-of:" + g.decision.Target
+			s.metrics.decisions.WithLabelValues("child").Inc()
+			if err := s.approveTree(ctx, rt, m, g); err != nil {
+				return err
+			}
+			return s.writeManifest(w, r, m, g.decision, subj, info)
+		}
+	}
+
+	var m *fetchedManifest
+	var err error
+	if subj.Tag != "" {
+		d := s.policy.ResolveTag(ctx, subj)
+		if !d.Allowed {
+			return s.deny(info, d, subj)
+		}
+		if d.Digest != "" {
+			// Verified tag resolution: fetch exactly what TUF names; what
+			// the upstream tag points at now does not matter.
+			m, err = s.manifestByDigest(ctx, rt, d.Digest)
+		} else {
+			m, err = s.manifestByTag(ctx, rt, r.Header.Values("Accept"))
+		}
+	} else {
+		m, err = s.manifestByDigest(ctx, rt, subj.Digest)
+	}
+	if err != nil {
+		return err
+	}
+	d := s.policy.CheckManifest(ctx, subj, m.digest, m.mediaType, m.body)
+	if !d.Allowed {
+		return s.deny(info, d, subj)
+	}
+	g := &grant{subject: subj, decision: d}
+	if err := s.approveTree(ctx, rt, m, g); err != nil {
+		return err
+	}
+	info.decision = verdict(d)
+	s.metrics.decisions.WithLabelValues(info.decision).Inc()
+	return s.writeManifest(w, r, m, d, subj, info)
+}
+
+func verdict(d policy.Decision) string {
+	switch {
+	case d.Mode == policy.ModeAudit && d.Reason != "":
+		return "audit-fail"
+	case d.Mode == policy.ModeAllow:
+		return "allow-exception"
+	}
+	return "allow"
+}
+
+func (s *Server) deny(info *requestInfo, d policy.Decision, subj policy.Subject) error {
+	info.decision = "deny"
+	s.metrics.decisions.WithLabelValues("deny").Inc()
+	return errDenied(d.Message(subj))
+}
+
+// approveTree records what the approved manifest m references as covered by
+// g, and commits m to the cache: only approved bytes are ever cached.
+func (s *Server) approveTree(ctx context.Context, rt route, m *fetchedManifest, g *grant) error {
+	refs, err := parseRefs(m.mediaType, m.body)
+	if err != nil {
+		return errDenied(fmt.Sprintf("trustproxy: %s@%s: %v", rt.repoKey(), m.digest, err))
+	}
+	key := rt.repoKey()
+	for _, c := range refs.Manifests {
+		s.approvals.cover(key, c.Digest, c.Size, g)
+	}
+	for _, b := range refs.Blobs {
+		s.approvals.cover(key, b.Digest, b.Size, g)
+	}
+	if !m.cached {
+		if err := s.cache.PutManifest(ctx, m.digest, m.mediaType, m.body); err != nil {
+			s.log.Warn("cache manifest", zap.String("digest", m.digest.String()), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+func (s *Server) writeManifest(w http.ResponseWriter, r *http.Request, m *fetchedManifest, d policy.Decision, subj policy.Subject, info *requestInfo) error {
+	if m.cached {
+		info.cache = "hit"
+	} else {
+		info.cache = "miss"
+	}
+	h := w.Header()
+	h.Set("Content-Type", m.mediaType)
+	h.Set("Docker-Content-Digest", m.digest.String())
+	h.Set("Content-Length", strconv.Itoa(len(m.body)))
+	h.Set("Etag", `"`+m.digest.String()+`"`)
+	if warn := d.Warning(subj); warn != "" {
+		h.Set("Warning", `299 - "`+sanitizeWarning(warn)+`"`)
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(m.body)
+	}
+	return nil
+}
+
+// manifestByDigest returns the manifest from the cache, or fetches it from
+// upstream by digest and checks the bytes hash to it.
+func (s *Server) manifestByDigest(ctx context.Context, rt route, dg digest.Digest) (*fetchedManifest, error) {
+	if mt, body, err := s.cache.GetManifest(ctx, dg); err == nil {
+		return &fetchedManifest{digest: dg, mediaType: mt, body: body, cached: true}, nil
+	} else if !errors.Is(err, cache.ErrNotFound) {
+		s.log.Warn("cache read manifest", zap.String("digest", dg.String()), zap.Error(err))
+	}
+	m, err := s.fetchManifest(ctx, rt, dg.String(), []string{acceptAll})
+	if err != nil {
+		return nil, err
+	}
+	if m.digest != dg {
+		return nil, errBadGateway(fmt.Sprintf("trustproxy: upstream %s served %s for %s@%s: wrong bytes, refused",
+			rt.upstream.name, m.digest, rt.repo, dg))
+	}
+	return m, nil
+}
+
+// manifestByTag asks the upstream what the tag is now (allow mode, or audit
+// without a target). A HEAD gives the digest; cached bytes are reused.
+func (s *Server) manifestByTag(ctx context.Context, rt route, accept []string) (*fetchedManifest, error) {
+	if len(accept) == 0 {
+		accept = []string{acceptAll}
+	}
+	resp, err := s.upstreamDo(ctx, rt, http.MethodHead, "manifests/"+rt.ref, accept)
+	if err == nil {
+		drain(resp.Body)
+		if resp.StatusCode == http.StatusOK {
+			if dg, perr := digest.Parse(resp.Header.Get("Docker-Content-Digest")); perr == nil {
+				if mt, body, cerr := s.cache.GetManifest(ctx, dg); cerr == nil {
+					return &fetchedManifest{digest: dg, mediaType: mt, body: body, cached: true}, nil
+				}
+			}
+		}
+	}
+	return s.fetchManifest(ctx, rt, rt.ref, accept)
+}
+
+// fetchManifest GETs a manifest from upstream, bounded in size.
+func (s *Server) fetchManifest(ctx context.Context, rt route, ref string, accept []string) (*fetchedManifest, error) {
+	resp, err := s.upstreamDo(ctx, rt, http.MethodGet, "manifests/"+ref, accept)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	what := fmt.Sprintf("manifest %s:%s", rt.repoKey(), ref)
+	if resp.StatusCode != http.StatusOK {
+		oe := upstreamStatusError(rt.upstream.name, resp.StatusCode, resp.Header.Get("Retry-After"), what)
+		drain(resp.Body)
+		return nil, oe
+	}
+	if resp.ContentLength > maxManifestBytes {
+		return nil, errBadGateway(fmt.Sprintf("trustproxy: %s: upstream manifest of %d bytes exceeds the %d byte limit", what, resp.ContentLength, maxManifestBytes))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes+1))
+	if err != nil {
+		return nil, errBadGateway(fmt.Sprintf("trustproxy: %s: reading upstream body: %v", what, err))
+	}
+	if len(body) > maxManifestBytes {
+		return nil, errBadGateway(fmt.Sprintf("trustproxy: %s: upstream manifest exceeds the %d byte limit", what, maxManifestBytes))
+	}
+	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
+		return nil, errBadGateway(fmt.Sprintf("trustproxy: %s: upstream body truncated (%d of %d bytes)", what, len(body), resp.ContentLength))
+	}
+	return &fetchedManifest{
+		digest:    digest.FromBytes(body),
+		mediaType: manifestMediaType(resp.Header.Get("Content-Type"), body),
+		body:      body,
+	}, nil
+}
+
+// upstreamDo sends one request to the route's upstream, timing it.
+func (s *Server) upstreamDo(ctx context.Context, rt route, method, path string, accept []string) (*http.Response, error) {
+	h := http.Header{}
+	for _, a := range accept {
+		h.Add("Accept", a)
+	}
+	start := time.Now()
+	resp, err := rt.upstream.do(ctx, method, rt.repo, path, h)
+	kind := "manifest"
+	if len(path) > 5 && path[:5] == "blobs" {
+		kind = "blob"
+	}
+	s.metrics.upstreamLatency.WithLabelValues(rt.upstream.name, kind).Observe(time.Since(start).Seconds())
+	if err != nil {
+		var oe *ociError
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		return nil, errBadGateway(fmt.Sprintf("trustproxy: upstream %s: %v", rt.upstream.name, err))
+	}
+	return resp, nil
+}
+
+// sanitizeWarning keeps a Warning header value a valid quoted string.
+func sanitizeWarning(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			b[i] = '\''
+		}
+	}
+	return string(b)
+}
