@@ -10,7 +10,7 @@ import (
 // read from the raw blob and never written back: the signature covers the
 // blob's bytes, not any re-encoding of them.
 type bundleDoc struct {
-	InvocationImages []bundleImage         `json:"invocationImages"`
+	InvocationImages []bundleImage          `json:"invocationImages"`
 	Images           map[string]bundleImage `json:"images"`
 }
 
