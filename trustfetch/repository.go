@@ -1,0 +1,293 @@
+package trustfetch
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+	"go.uber.org/zap"
+)
+
+// openRefreshTimeout bounds the refresh Open attempts, so that a trust
+// server that hangs cannot hold up start-up; Run keeps trying.
+const openRefreshTimeout = time.Minute
+
+// Repository is one trust repository: it refreshes verified TUF metadata
+// into an immutable Index and serves it without locks.
+type Repository struct {
+	cfg      resolved
+	log      *zap.Logger
+	now      func() time.Time
+	metaBase string // RemoteMetadataURL handed to go-tuf
+	meta     store
+	targets  store
+	pinned   []byte
+	// pinnedVersion is the version of the pinned root.
+	pinnedVersion int64
+	metaDir       string
+	blobDir       string
+
+	sem     chan struct{} // serializes refreshes; a channel so waiting honours ctx
+	current atomic.Pointer[Index]
+	metrics *metrics
+
+	mu          sync.Mutex
+	lastErr     error
+	lastSuccess time.Time
+}
+
+// Open validates cfg, loads the pinned root and attempts a first refresh.
+// A trust server that is down does not fail Open: the repository vouches
+// for nothing (Index returns ErrNoTrustData) until a refresh succeeds.
+func Open(ctx context.Context, cfg Config, opts Options) (*Repository, error) {
+	rc, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{
+		cfg:     rc,
+		log:     opts.Logger,
+		now:     opts.Now,
+		metaDir: filepath.Join(rc.StateDir, stateMetadataDir),
+		blobDir: filepath.Join(rc.StateDir, stateBlobDir),
+		sem:     make(chan struct{}, 1),
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	r.log = r.log.With(zap.String("repository", rc.Name))
+	if r.now == nil {
+		r.now = time.Now
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: time.Minute, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	r.meta, r.targets = newStore(rc.metadata, client), newStore(rc.targets, client)
+	if rc.metadata.url != nil {
+		r.metaBase = rc.metadata.url.String()
+	} else {
+		r.metaBase = (&url.URL{Scheme: "file", Path: filepath.ToSlash(rc.metadata.dir)}).String()
+	}
+	if r.pinned, err = readFileBounded(rc.Root, rc.MaxMetadataBytes); err != nil {
+		return nil, fmt.Errorf("trust repository %q config: Root: %w", rc.Name, err)
+	}
+	tm, err := trustedmetadata.New(r.pinned)
+	if err != nil {
+		return nil, fmt.Errorf("trust repository %q config: Root: %s is not a valid self-signed TUF root: %w", rc.Name, rc.Root, err)
+	}
+	r.pinnedVersion = tm.Root.Signed.Version
+	for _, d := range []string{r.metaDir, filepath.Join(r.blobDir, "sha256")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("trust repository %q config: StateDir: %w", rc.Name, err)
+		}
+	}
+	if r.metrics, err = newMetrics(r, opts.Registerer); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, openRefreshTimeout)
+	defer cancel()
+	_ = r.Refresh(rctx) // logged and kept for Index's error; Run retries
+	return r, nil
+}
+
+// Name returns the trust repository name from the configuration.
+func (r *Repository) Name() string { return r.cfg.Name }
+
+// Close unregisters the repository's metrics. Call it before opening the
+// same repository name again with the same Registerer.
+func (r *Repository) Close() error {
+	r.metrics.unregister()
+	return nil
+}
+
+// Index returns the current verified index. It never blocks on a refresh.
+// It fails with an *UnavailableError (ErrNoTrustData or ErrExpired) when
+// the repository vouches for nothing: before the first successful refresh,
+// and from the earliest expiry of the metadata the index was built from
+// until a refresh succeeds again.
+func (r *Repository) Index() (*Index, error) {
+	ix := r.current.Load()
+	if ix != nil && r.now().Before(ix.expires) {
+		return ix, nil
+	}
+	e := &UnavailableError{Repository: r.cfg.Name, Reason: ErrNoTrustData}
+	if ix != nil {
+		e.Reason, e.Expired, e.Role = ErrExpired, ix.expires, ix.expiresRole
+	}
+	r.mu.Lock()
+	e.LastRefresh = r.lastErr
+	r.mu.Unlock()
+	return nil, e
+}
+
+// Refresh updates the trust data once: a fresh go-tuf Updater over the
+// state directory, every delegated role, a new Index swapped in
+// atomically. On failure the previous index stays (until it expires).
+// Concurrent calls are serialized.
+func (r *Repository) Refresh(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("refresh trust repository %q: %w", r.cfg.Name, ctx.Err())
+	}
+	defer func() { <-r.sem }()
+
+	start := time.Now()
+	prev := r.current.Load()
+	ix, err := r.refresh(ctx, prev)
+	r.metrics.refreshes.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.metrics.failures.Add(1)
+		err = fmt.Errorf("refresh trust repository %q: %w", r.cfg.Name, err)
+		r.lastErr = err
+		r.log.Warn("trust refresh failed; keeping the previous trust data until it expires", zap.Error(err))
+		return err
+	}
+	r.current.Store(ix)
+	r.lastErr, r.lastSuccess = nil, r.now()
+	fields := []zap.Field{
+		zap.Int64("root", ix.versions.Root), zap.Int64("timestamp", ix.versions.Timestamp),
+		zap.Int64("snapshot", ix.versions.Snapshot), zap.Int64("targets", ix.versions.Targets),
+		zap.Int("count", ix.Len()), zap.Time("expires", ix.expires), zap.Duration("took", time.Since(start)),
+	}
+	if prev == nil || prev.versions != ix.versions {
+		r.log.Info("trust data updated", fields...)
+	} else {
+		r.log.Debug("trust data unchanged", fields...)
+	}
+	return nil
+}
+
+func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, error) {
+	uc, err := config.New(r.metaBase, r.trustedRoot())
+	if err != nil {
+		return nil, err
+	}
+	fetch := &tufFetcher{ctx: ctx, base: ensureSlash(r.metaBase), store: r.meta, maxSize: r.cfg.MaxMetadataBytes}
+	uc.Fetcher = fetch
+	uc.LocalMetadataDir, uc.LocalTargetsDir = r.metaDir, r.blobDir
+	uc.RootMaxLength = min(uc.RootMaxLength, r.cfg.MaxMetadataBytes)
+	uc.TimestampMaxLength = min(uc.TimestampMaxLength, r.cfg.MaxMetadataBytes)
+	// Used only when the signed metadata records no length: a large
+	// hash-bin repository outgrows go-tuf's 2 MB snapshot default.
+	uc.SnapshotMaxLength, uc.TargetsMaxLength = r.cfg.MaxMetadataBytes, r.cfg.MaxMetadataBytes
+	up, err := updater.New(uc)
+	if err != nil {
+		return nil, fmt.Errorf("load trusted root: %w", err)
+	}
+	now := r.now().UTC()
+	// One clock for verification and for expiry between refreshes.
+	up.UnsafeSetRefTime(now)
+	if err := up.Refresh(); err != nil {
+		return nil, fmt.Errorf("update metadata from %s: %w", r.cfg.metadata, err)
+	}
+	tm := up.GetTrustedMetadataSet()
+	top := tm.Targets[metadata.TARGETS]
+	versions := Versions{
+		Root: tm.Root.Signed.Version, Timestamp: tm.Timestamp.Signed.Version,
+		Snapshot: tm.Snapshot.Signed.Version, Targets: top.Signed.Version,
+	}
+	exp := expiryOf(&tm) // top-level roles only: delegated ones are not loaded yet
+
+	// Same root and snapshot: every role version (and its hash, when the
+	// snapshot records one) is what the previous index was built from, and
+	// go-tuf would load the very same stored files. Reuse the tables.
+	if prev != nil && prev.versions.Root == versions.Root && prev.versions.Snapshot == versions.Snapshot {
+		ix := prev.withMetadata()
+		ix.versions = versions
+		ix.expires, ix.expiresRole = exp.min(prev.delegatedExpires, prev.delegatedExpiresRole)
+		if !now.Before(ix.expires) {
+			return nil, &metadata.ErrExpiredMetadata{Msg: fmt.Sprintf("%s.json is expired", ix.expiresRole)}
+		}
+		return ix, nil
+	}
+
+	w := &walker{tm: &tm, fetch: fetch, metaDir: r.metaDir, consistent: tm.Root.Signed.ConsistentSnapshot,
+		maxSize: r.cfg.MaxMetadataBytes, log: r.log}
+	listed, err := w.loadAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load delegated roles: %w", err)
+	}
+	res, err := resolve(up, &tm, listed)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.excluded) > 0 {
+		r.log.Warn("ignored targets listed by roles not trusted for them (outside their delegated paths)",
+			zap.Int("count", len(res.excluded)), zap.Strings("sample", sample(res.excluded)))
+	}
+	if len(res.noSHA256) > 0 {
+		r.log.Warn("ignored targets without a sha256 hash", zap.Int("count", len(res.noSHA256)), zap.Strings("sample", sample(res.noSHA256)))
+	}
+	exp = expiryOf(&tm)
+	ix := newIndex(res.targets)
+	ix.versions, ix.consistent = versions, tm.Root.Signed.ConsistentSnapshot
+	ix.delegatedExpires, ix.delegatedExpiresRole = exp.delegated, exp.delegatedRole
+	ix.expires, ix.expiresRole = exp.min(exp.delegated, exp.delegatedRole)
+	return ix, nil
+}
+
+// expiry holds the earliest expiry of the top-level roles and, apart, of
+// the delegated roles.
+type expiry struct {
+	top, delegated         time.Time
+	topRole, delegatedRole string
+}
+
+func expiryOf(tm *trustedmetadata.TrustedMetadata) expiry {
+	e := expiry{top: tm.Root.Signed.Expires, topRole: metadata.ROOT}
+	for role, t := range map[string]time.Time{
+		metadata.TIMESTAMP: tm.Timestamp.Signed.Expires,
+		metadata.SNAPSHOT:  tm.Snapshot.Signed.Expires,
+		metadata.TARGETS:   tm.Targets[metadata.TARGETS].Signed.Expires,
+	} {
+		if t.Before(e.top) || (t.Equal(e.top) && role < e.topRole) {
+			e.top, e.topRole = t, role
+		}
+	}
+	for role, md := range tm.Targets {
+		if role == metadata.TARGETS {
+			continue
+		}
+		if t := md.Signed.Expires; e.delegated.IsZero() || t.Before(e.delegated) {
+			e.delegated, e.delegatedRole = t, role
+		}
+	}
+	return e
+}
+
+// min combines the top-level expiry with a delegated one (zero: none).
+func (e expiry) min(delegated time.Time, role string) (time.Time, string) {
+	if !delegated.IsZero() && delegated.Before(e.top) {
+		return delegated, role
+	}
+	return e.top, e.topRole
+}
+
+func ensureSlash(s string) string {
+	if len(s) > 0 && s[len(s)-1] == '/' {
+		return s
+	}
+	return s + "/"
+}
+
+// sample keeps log lines short.
+func sample(names []string) []string {
+	if len(names) > 5 {
+		return names[:5]
+	}
+	return names
+}
