@@ -337,7 +337,7 @@ func newTrustServer(t testing.TB, dir string) *trustServer {
 	return ts
 }
 
-func (ts *trustServer) serve(dir string)     { ts.dir.Store(&dir) }
+func (ts *trustServer) serve(dir string)    { ts.dir.Store(&dir) }
 func (ts *trustServer) metadataURL() string { return ts.URL + "/metadata" }
 
 // testClock is an injectable clock.
