@@ -9,6 +9,7 @@ import (
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"github.com/google/go-containerregistry/pkg/crane"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/trustproxy/trustproxy/cache"
@@ -86,3 +87,12 @@ func (e *env) get(t *testing.T, method, path string, hdr map[string]string) *htt
 }
 
 func craneOpts() []crane.Option { return []crane.Option{crane.Insecure} }
+
+func mustPlatform(t *testing.T, s string) *v1.Platform {
+	t.Helper()
+	p, err := v1.ParsePlatform(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
