@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,13 +68,7 @@ func runTrust(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		trustUsage(stderr, subs)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	if err := sub.run(ctx, args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%s: %w", args[0], err)
-	}
-	return nil
+	return sub.run(ctx, args[1:], stdout, stderr)
 }
 
 func trustUsage(w io.Writer, subs map[string]trustSub) {
@@ -221,8 +217,12 @@ targets, snapshot and timestamp keys, then publish version 1 with no targets.`, 
 	if n == 0 {
 		n = *rootThreshold
 	}
-	fmt.Fprintf(stdout, "initialized trust repository %s (%s keys in %s, root %d-of-%d); pin %s\n",
-		f.repo, *keyType, f.keys, *rootThreshold, n, r.RootPath())
+	root, err := os.ReadFile(r.RootPath())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "initialized trust repository %s (%s keys in %s, root %d-of-%d); pin %s (sha256 %x)\n",
+		f.repo, *keyType, f.keys, *rootThreshold, n, r.RootPath(), sha256.Sum256(root))
 	return nil
 }
 
@@ -618,7 +618,7 @@ target name, digest, length and media type.`, stderr, "")
 	if len(pending) > 0 {
 		state = "unpublished changes in " + strings.Join(pending, ", ")
 	}
-	fmt.Fprintf(stdout, "%d target(s) in %d role(s) of %d; %s\n", len(targets), len(roles), len(repo.RoleNames()), state)
+	fmt.Fprintf(stdout, "%d target(s) in %d role(s) (%d roles in all); %s\n", len(targets), len(roles), len(repo.RoleNames()), state)
 	return nil
 }
 
