@@ -62,19 +62,19 @@ var hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Verify checks in-toto metadata for one subject without running any command
 // or touching the file system. Every error is a denial whose message names the
-// step, key and rule at fault; context errors are returned wrapped so that
-// errors.Is still sees them.
+// step, key and rule at fault, meant to follow an "in-toto: " prefix the caller
+// adds; context errors are returned as they are, so errors.Is sees them.
 func Verify(ctx context.Context, in Input) (res Result, err error) {
 	defer func() {
 		// in-toto-golang panics on some inputs (a step without links in
 		// ReduceStepsMetadata, a key whose type does not match its PEM).
 		if r := recover(); r != nil {
-			res, err = Result{}, fmt.Errorf("in-toto: verification aborted on an internal error (%v); denied", r)
+			res, err = Result{}, fmt.Errorf("verification aborted on an internal error of the in-toto library (%v)", r)
 		}
 	}()
 	res, err = verify(ctx, in)
 	if err != nil {
-		return Result{}, fmt.Errorf("in-toto: %w", err)
+		return Result{}, err
 	}
 	return res, nil
 }
