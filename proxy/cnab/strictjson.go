@@ -74,6 +74,9 @@ func checkStrictJSON(data []byte) error {
 	if first {
 		return errors.New("empty document")
 	}
+	if len(stack) > 0 {
+		return errors.New("unexpected end of JSON input")
+	}
 	return nil
 }
 
