@@ -252,4 +252,3 @@ func refuseBlobs() middleware {
 		next.ServeHTTP(w, req)
 	}
 }
-
