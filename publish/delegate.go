@@ -42,6 +42,15 @@ var roleNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // opts.Parent for opts.Paths. The delegation and the new (empty) role are
 // published by the next Publish.
 func (r *Repo) Delegate(role string, opts DelegateOptions) ([]string, error) {
+	var ids []string
+	err := r.edit(func() (err error) {
+		ids, err = r.delegate(role, opts)
+		return err
+	})
+	return ids, err
+}
+
+func (r *Repo) delegate(role string, opts DelegateOptions) ([]string, error) {
 	if !roleNameRE.MatchString(role) || isTopLevel(role) || role == retiredDir {
 		return nil, fmt.Errorf("delegate: invalid role name %q: use letters, digits, '.', '_' and '-', and none of root, targets, snapshot, timestamp, %s", role, retiredDir)
 	}

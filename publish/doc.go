@@ -25,7 +25,9 @@
 // Editing is staged: AddTarget, RemoveTarget and Delegate change the working
 // copy under <repo>/staging, which persists across processes; Publish signs
 // what changed plus a new snapshot and timestamp; Timestamp re-signs only the
-// timestamp (run it from cron more often than the timestamp expiry, default
-// one day, and Publish more often than half the snapshot expiry, default
-// seven days).
+// timestamp. Run Timestamp from cron more often than the timestamp expires
+// (default one day) and Publish more often than the snapshot expires
+// (default seven days); Publish also renews targets roles past half their
+// lifetime. Each edit takes an advisory lock on <repo>/staging/lock and
+// re-reads the working copy, so concurrent publishers do not lose changes.
 package publish

@@ -42,14 +42,22 @@ type published struct {
 // longer satisfy its delegator (after a key rotation); then a new snapshot
 // and timestamp. Everything is signed before anything is written.
 func (r *Repo) Publish(ctx context.Context) (*Result, error) {
-	p, err := r.prepare(ctx)
+	var res *Result
+	err := r.edit(func() error {
+		p, err := r.prepare(ctx)
+		if err != nil {
+			return err
+		}
+		if err := p.commit(); err != nil {
+			return err
+		}
+		res = p.result
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if err := p.commit(); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	return p.result, nil
+	return res, nil
 }
 
 // pending is a signed, not yet written, new state of the repository.
@@ -179,6 +187,15 @@ func (p *pending) commit() error {
 // frequent, online-key operation that keeps clients from treating the
 // repository as frozen. Run it more often than the timestamp expiry.
 func (r *Repo) Timestamp(ctx context.Context) (*Result, error) {
+	var res *Result
+	err := r.edit(func() (err error) {
+		res, err = r.timestamp(ctx)
+		return err
+	})
+	return res, err
+}
+
+func (r *Repo) timestamp(ctx context.Context) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("timestamp: %w", err)
 	}

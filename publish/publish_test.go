@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,5 +301,51 @@ func TestTargetNameValidation(t *testing.T) {
 	}
 	if _, err := r.AddTarget("no-such-role", "a/b:1", 1, h, nil); err == nil || !strings.Contains(err.Error(), "no role") {
 		t.Errorf("unknown role: %v", err)
+	}
+}
+
+// TestConcurrentEditors: separate Repo values (as separate processes would
+// have) add targets and publish at the same time; nothing is lost and the
+// result verifies.
+func TestConcurrentEditors(t *testing.T) {
+	_, repoDir, keysDir := newRepo(t, publish.InitOptions{})
+	const n = 8
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := publish.Open(repoDir, keysDir, publish.Options{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			name := fmt.Sprintf("example.com/app:%d", i)
+			if _, err := r.AddTargetFile("", name, strings.NewReader(name), nil); err != nil {
+				errs <- err
+			}
+			if _, err := r.Publish(context.Background()); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	r, err := publish.Open(repoDir, keysDir, publish.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.Targets()); got != n {
+		t.Errorf("%d targets after %d concurrent adds", got, n)
+	}
+	c := newHTTPClient(t, repoDir)
+	for i := range n {
+		if _, _, err := c.get(fmt.Sprintf("example.com/app:%d", i), true); err != nil {
+			t.Errorf("client: %v", err)
+		}
 	}
 }

@@ -56,8 +56,8 @@ type Options struct {
 }
 
 // Repo is a TUF repository on disk and the keys that sign it. A Repo is not
-// safe for concurrent use, and two processes must not edit one repository at
-// the same time.
+// safe for concurrent use by goroutines; separate Repo values (and
+// processes) on one repository are, through a file lock.
 type Repo struct {
 	dir      string
 	keys     keyring
@@ -194,14 +194,24 @@ func Open(repoDir, keysDir string, opts Options) (*Repo, error) {
 	if err := json.Unmarshal(b, &r.settings); err != nil {
 		return nil, fmt.Errorf("open repository: parse settings: %w", err)
 	}
-	if r.root, err = r.latestRoot(); err != nil {
+	if err := r.load(); err != nil {
 		return nil, fmt.Errorf("open repository: %w", err)
 	}
-	rolesDir := filepath.Join(repoDir, stagingDirName, rolesDirName)
+	return r, nil
+}
+
+// load reads the newest root and the working copies of the targets roles.
+func (r *Repo) load() error {
+	root, err := r.latestRoot()
+	if err != nil {
+		return err
+	}
+	rolesDir := filepath.Join(r.dir, stagingDirName, rolesDirName)
 	entries, err := os.ReadDir(rolesDir)
 	if err != nil {
-		return nil, fmt.Errorf("open repository: %w", err)
+		return err
 	}
+	roles := map[string]*metadata.Metadata[metadata.TargetsType]{}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
 		if e.IsDir() || !ok {
@@ -209,14 +219,30 @@ func Open(repoDir, keysDir string, opts Options) (*Repo, error) {
 		}
 		md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromFile(filepath.Join(rolesDir, e.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("open repository: staged role %s: %w", name, err)
+			return fmt.Errorf("staged role %s: %w", name, err)
 		}
-		r.roles[name] = md
+		roles[name] = md
 	}
-	if r.roles[metadata.TARGETS] == nil {
-		return nil, fmt.Errorf("open repository: no staged targets role in %s", rolesDir)
+	if roles[metadata.TARGETS] == nil {
+		return fmt.Errorf("no staged targets role in %s", rolesDir)
 	}
-	return r, nil
+	r.root, r.roles = root, roles
+	return nil
+}
+
+// edit runs fn holding the repository lock, on state re-read from disk, so
+// that separate processes editing one repository (say, two CI jobs adding
+// images) neither lose each other's changes nor publish half of them.
+func (r *Repo) edit(fn func() error) error {
+	unlock, err := lockFile(filepath.Join(r.dir, stagingDirName, "lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := r.load(); err != nil {
+		return fmt.Errorf("reload repository: %w", err)
+	}
+	return fn()
 }
 
 // RootPath is the file clients pin: version 1 of root, from which a TUF

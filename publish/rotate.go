@@ -24,6 +24,15 @@ type RotateOptions struct {
 // role the new keys must now sign, and writes it all; the replaced key files
 // move to <keys>/<role>/retired. Rotating also renews root's expiry.
 func (r *Repo) RotateKeys(ctx context.Context, role string, opts RotateOptions) (*Result, error) {
+	var res *Result
+	err := r.edit(func() (err error) {
+		res, err = r.rotateKeys(ctx, role, opts)
+		return err
+	})
+	return res, err
+}
+
+func (r *Repo) rotateKeys(ctx context.Context, role string, opts RotateOptions) (*Result, error) {
 	if !isTopLevel(role) {
 		return nil, fmt.Errorf("rotate: %q is not a top-level role (root, targets, snapshot, timestamp)", role)
 	}

@@ -36,6 +36,15 @@ const maxDelegationDepth = 32
 // means RoleFor(name). The bytes are not stored; use AddTargetFile for that.
 // The change is published by the next Publish.
 func (r *Repo) AddTarget(role, name string, length int64, sha256hex string, custom map[string]any) (Target, error) {
+	var t Target
+	err := r.edit(func() (err error) {
+		t, err = r.addTarget(role, name, length, sha256hex, custom)
+		return err
+	})
+	return t, err
+}
+
+func (r *Repo) addTarget(role, name string, length int64, sha256hex string, custom map[string]any) (Target, error) {
 	if role == "" {
 		role = r.RoleFor(name)
 	}
@@ -129,6 +138,15 @@ func (r *Repo) AddTargetFile(role, name string, content io.Reader, custom map[st
 // Target files stay: older snapshots that clients may still hold refer to
 // them.
 func (r *Repo) RemoveTarget(role, name string) ([]string, error) {
+	var from []string
+	err := r.edit(func() (err error) {
+		from, err = r.removeTarget(role, name)
+		return err
+	})
+	return from, err
+}
+
+func (r *Repo) removeTarget(role, name string) ([]string, error) {
 	var from []string
 	for _, rn := range r.RoleNames() {
 		if role != "" && rn != role {
