@@ -67,6 +67,14 @@ func TestResolveImage(t *testing.T) {
 		}
 	}
 
+	// A multi-platform index is named by the index's own digest.
+	idx := reg.PushRandomIndex(t, "team/multi:1", 2, types.OCIImageIndex)
+	idxDigest, _ := idx.Digest()
+	ref, _ := publish.ParseReference(reg.Host+"/team/multi:1", true)
+	if desc, _, err := publish.ResolveImage(context.Background(), ref); err != nil || desc.Digest != idxDigest.String() || desc.MediaType != string(types.OCIImageIndex) {
+		t.Errorf("resolve index = %+v, %v; want %s", desc, err, idxDigest)
+	}
+
 	// A signed schema 1 manifest's digest is not the hash of its bytes.
 	reg.SetMiddleware(func(w http.ResponseWriter, req *http.Request, next http.Handler) {
 		if strings.HasSuffix(req.URL.Path, "/manifests/schema1") {
@@ -76,7 +84,7 @@ func TestResolveImage(t *testing.T) {
 		}
 		next.ServeHTTP(w, req)
 	})
-	ref, _ := publish.ParseReference(reg.Host+"/team/app:schema1", true)
+	ref, _ = publish.ParseReference(reg.Host+"/team/app:schema1", true)
 	if _, _, err := publish.ResolveImage(context.Background(), ref); err == nil || !strings.Contains(err.Error(), "prettyjws manifests are not supported") {
 		t.Errorf("schema 1 manifest: %v", err)
 	}
