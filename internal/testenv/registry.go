@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ type Registry struct {
 	// or count upstream traffic in front of the real registry.
 	middleware atomic.Pointer[func(http.ResponseWriter, *http.Request, http.Handler)]
 	requests   atomic.Int64
+	cancel     context.CancelFunc
 }
 
 // NewRegistry starts an in-memory distribution v3 registry. It stops when the
@@ -43,6 +45,17 @@ func NewRegistry(t testing.TB) *Registry {
 // storage configuration (e.g. filesystem with a rootdirectory).
 func NewRegistryWithStorage(t testing.TB, storage configuration.Storage) *Registry {
 	t.Helper()
+	r, err := StartRegistry(storage, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("start registry: %v", err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// StartRegistry starts a distribution v3 registry on addr outside a test
+// (the demo uses it). Close stops it.
+func StartRegistry(storage configuration.Storage, addr string) (*Registry, error) {
 	logrus.SetOutput(io.Discard) // distribution logs through logrus' global logger
 	storage["delete"] = configuration.Parameters{"enabled": true}
 	storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
@@ -52,7 +65,7 @@ func NewRegistryWithStorage(t testing.TB, storage configuration.Storage) *Regist
 	cfg.Log.AccessLog.Disabled = true
 	ctx, cancel := context.WithCancel(context.Background())
 	app := handlers.NewApp(ctx, cfg)
-	r := &Registry{}
+	r := &Registry{cancel: cancel}
 	r.server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.requests.Add(1)
 		if mw := r.middleware.Load(); mw != nil {
@@ -61,20 +74,16 @@ func NewRegistryWithStorage(t testing.TB, storage configuration.Storage) *Regist
 		}
 		app.ServeHTTP(w, req)
 	}))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		cancel()
-		t.Fatalf("listen: %v", err)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	r.server.Listener = l
 	r.server.Start()
 	r.URL = r.server.URL
 	r.Host = strings.TrimPrefix(r.server.URL, "http://")
-	t.Cleanup(func() {
-		r.server.Close()
-		cancel()
-	})
-	return r
+	return r, nil
 }
 
 // SetMiddleware installs (or, with nil, removes) a function that handles
@@ -90,5 +99,9 @@ func (r *Registry) SetMiddleware(mw func(w http.ResponseWriter, req *http.Reques
 // Requests is the number of HTTP requests the registry has received.
 func (r *Registry) Requests() int64 { return r.requests.Load() }
 
-// Close stops the registry early (e.g. to simulate an upstream outage).
-func (r *Registry) Close() { r.server.Close() }
+// Close stops the registry (tests also use it to simulate an outage). It
+// may be called more than once.
+func (r *Registry) Close() {
+	r.server.Close()
+	r.cancel()
+}
