@@ -179,10 +179,10 @@ func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, error) {
 	fetch := &tufFetcher{ctx: ctx, base: ensureSlash(r.metaBase), store: r.meta, maxSize: r.cfg.MaxMetadataBytes}
 	uc.Fetcher = fetch
 	uc.LocalMetadataDir, uc.LocalTargetsDir = r.metaDir, r.blobDir
-	uc.RootMaxLength = min(uc.RootMaxLength, r.cfg.MaxMetadataBytes)
-	uc.TimestampMaxLength = min(uc.TimestampMaxLength, r.cfg.MaxMetadataBytes)
-	// Used only when the signed metadata records no length: a large
-	// hash-bin repository outgrows go-tuf's 2 MB snapshot default.
+	// go-tuf's own bounds for root (512 kB) and timestamp (16 kB) stay; the
+	// fetcher caps every file at MaxMetadataBytes. These two apply only
+	// when the signed metadata records no length: a large hash-bin
+	// repository outgrows go-tuf's 2 MB snapshot default.
 	uc.SnapshotMaxLength, uc.TargetsMaxLength = r.cfg.MaxMetadataBytes, r.cfg.MaxMetadataBytes
 	up, err := updater.New(uc)
 	if err != nil {

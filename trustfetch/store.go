@@ -155,7 +155,10 @@ func (f *tufFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([
 		return nil, fmt.Errorf("download %s: outside the metadata location %s", u, f.base)
 	}
 	limit, bound := maxLength, "the length the signed metadata records"
-	if limit <= 0 || limit > f.maxSize {
+	if isRootFile(rel) || rel == "timestamp.json" {
+		bound = "go-tuf's bound for this file" // nothing signed records their length
+	}
+	if limit <= 0 || limit >= f.maxSize {
 		limit, bound = f.maxSize, "MaxMetadataBytes"
 	}
 	b, err := f.store.get(f.ctx, rel, limit)

@@ -1,0 +1,182 @@
+package trustfetch
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// hashPrefix returns the path_hash_prefixes entry (base64url of sha256,
+// as go-tuf compares it) that covers name.
+func hashPrefix(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return base64.URLEncoding.EncodeToString(sum[:])[:2]
+}
+
+func TestDelegationSemantics(t *testing.T) {
+	const R = "targets/releases"
+	tests := []struct {
+		name  string
+		setup func(r *testRepo)
+		want  map[string]string // name → authoritative role
+	}{
+		{
+			name: "glob paths admit names inside and only inside",
+			setup: func(r *testRepo) {
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: R, Paths: []string{"docker.io/acme/*"}}, 1)
+				r.addTarget(R, "docker.io/acme/app:1.0", []byte("a"), "")
+				r.addTarget(R, "docker.io/acme/sub/app:1.0", []byte("b"), "") // * does not cross "/"
+				r.addTarget(R, "docker.io/other/app:1.0", []byte("c"), "")
+			},
+			want: map[string]string{"docker.io/acme/app:1.0": R},
+		},
+		{
+			name: "tag globs",
+			setup: func(r *testRepo) {
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: R, Paths: []string{"ghcr.io/acme/app:1.*"}}, 1)
+				r.addTarget(R, "ghcr.io/acme/app:1.4.2", []byte("a"), "")
+				r.addTarget(R, "ghcr.io/acme/app:2.0", []byte("b"), "")
+			},
+			want: map[string]string{"ghcr.io/acme/app:1.4.2": R},
+		},
+		{
+			name: "path_hash_prefixes",
+			setup: func(r *testRepo) {
+				in, out := "docker.io/acme/in:1", "docker.io/acme/out:1"
+				for hashPrefix(out) == hashPrefix(in) {
+					out += "x"
+				}
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "bin", PathHashPrefixes: []string{hashPrefix(in)}}, 1)
+				r.addTarget("bin", in, []byte("a"), "")
+				r.addTarget("bin", out, []byte("b"), "")
+			},
+			want: map[string]string{"docker.io/acme/in:1": "bin"},
+		},
+		{
+			name: "succinct hash bins admit a name only in its own bin",
+			setup: func(r *testRepo) {
+				r.delegateBins(metadata.TARGETS, "bins", 2)
+				for _, n := range []string{"docker.io/acme/a:1", "docker.io/acme/b:1", "docker.io/acme/c:1"} {
+					r.addTarget(r.binFor(metadata.TARGETS, n), n, []byte(n), "")
+				}
+				wrong := "docker.io/acme/wrong:1"
+				right := r.binFor(metadata.TARGETS, wrong)
+				for _, bin := range []string{"bins-0", "bins-1", "bins-2", "bins-3"} {
+					if bin != right {
+						r.addTarget(bin, wrong, []byte("w"), "")
+						break
+					}
+				}
+			},
+			want: nil, // filled in below: the three names in their bins
+		},
+		{
+			name: "terminating delegation stops the search",
+			setup: func(r *testRepo) {
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "acme", Paths: []string{"docker.io/acme/*"}, Terminating: true}, 1)
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "everyone", Paths: []string{"*/*/*"}}, 1)
+				r.addTarget("acme", "docker.io/acme/app:1", []byte("a"), "")
+				r.addTarget("everyone", "docker.io/acme/sneaky:1", []byte("s"), "")
+				r.addTarget("everyone", "docker.io/zoo/app:1", []byte("z"), "")
+			},
+			want: map[string]string{"docker.io/acme/app:1": "acme", "docker.io/zoo/app:1": "everyone"},
+		},
+		{
+			name: "non-terminating delegation falls through",
+			setup: func(r *testRepo) {
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "acme", Paths: []string{"docker.io/acme/*"}}, 1)
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "everyone", Paths: []string{"*/*/*"}}, 1)
+				r.addTarget("everyone", "docker.io/acme/other:1", []byte("o"), "")
+			},
+			want: map[string]string{"docker.io/acme/other:1": "everyone"},
+		},
+		{
+			name: "nested delegation is bounded by every ancestor's paths",
+			setup: func(r *testRepo) {
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: R, Paths: []string{"docker.io/acme/*"}}, 1)
+				r.delegate(R, metadata.DelegatedRole{Name: R + "/stable", Paths: []string{"docker.io/*/*"}}, 1)
+				r.addTarget(R+"/stable", "docker.io/acme/app:2", []byte("a"), "")
+				r.addTarget(R+"/stable", "docker.io/other/app:2", []byte("b"), "")
+			},
+			want: map[string]string{"docker.io/acme/app:2": R + "/stable"},
+		},
+		{
+			name: "the first role in pre-order wins",
+			setup: func(r *testRepo) {
+				r.addTarget(metadata.TARGETS, "docker.io/acme/app:1", []byte("top"), "")
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "first", Paths: []string{"docker.io/acme/*"}}, 1)
+				r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "second", Paths: []string{"docker.io/acme/*"}}, 1)
+				r.addTarget("first", "docker.io/acme/app:1", []byte("first"), "")
+				r.addTarget("first", "docker.io/acme/app:2", []byte("first"), "")
+				r.addTarget("second", "docker.io/acme/app:2", []byte("second"), "")
+			},
+			want: map[string]string{"docker.io/acme/app:1": metadata.TARGETS, "docker.io/acme/app:2": "first"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newTestRepo(t)
+			tc.setup(r)
+			r.publish()
+			want := tc.want
+			if want == nil {
+				want = map[string]string{}
+				for _, n := range []string{"docker.io/acme/a:1", "docker.io/acme/b:1", "docker.io/acme/c:1"} {
+					want[n] = r.binFor(metadata.TARGETS, n)
+				}
+			}
+			srv := newTrustServer(t, r.dir)
+			ix := mustIndex(t, r.open(srv.metadataURL(), nil))
+			got := map[string]string{}
+			for _, n := range ix.Names() {
+				tg, _ := ix.Lookup(n)
+				got[n] = tg.Role
+				owner := r.roles[tg.Role].Signed.Targets[n]
+				if owner == nil || owner.Hashes["sha256"].String() != tg.SHA256 {
+					t.Errorf("%s: hash is not the one %s lists", n, tg.Role)
+				}
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("index = %v\nwant    %v", got, want)
+			}
+		})
+	}
+}
+
+// A role reachable from two delegators must verify with both: go-tuf
+// caches roles by name whichever path loaded them first.
+func TestRoleDelegatedTwiceMustVerifyWithBoth(t *testing.T) {
+	r := newTestRepo(t)
+	r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "a", Paths: []string{"x/*"}}, 1)
+	r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "b", Paths: []string{"y/*"}}, 1)
+	r.delegate("a", metadata.DelegatedRole{Name: "shared", Paths: []string{"x/*"}}, 1)
+	r.delegate("b", metadata.DelegatedRole{Name: "shared", Paths: []string{"y/*"}}, 1) // other key
+	r.signers["shared"] = r.signers["shared"][:1]                                      // signed with a's key only
+	r.addTarget("shared", "y/evil:1", []byte("e"), "")
+	r.publish()
+	srv := newTrustServer(t, r.dir)
+	repo := r.open(srv.metadataURL(), nil)
+	if _, err := repo.Index(); err == nil || !strings.Contains(err.Error(), `role "shared" is delegated by "b" too`) {
+		t.Fatalf("a role not signed by one of its delegators: Index() = %v", err)
+	}
+
+	// Signed with both keys it is fine.
+	r2 := newTestRepo(t)
+	r2.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "a", Paths: []string{"x/*"}}, 1)
+	r2.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "b", Paths: []string{"y/*"}}, 1)
+	r2.delegate("a", metadata.DelegatedRole{Name: "shared", Paths: []string{"x/*"}}, 1)
+	r2.delegate("b", metadata.DelegatedRole{Name: "shared", Paths: []string{"y/*"}}, 1)
+	r2.addTarget("shared", "y/ok:1", []byte("o"), "")
+	r2.addTarget("shared", "x/ok:1", []byte("x"), "")
+	r2.publish()
+	srv2 := newTrustServer(t, r2.dir)
+	ix := mustIndex(t, r2.open(srv2.metadataURL(), nil))
+	if got := ix.Names(); !slices.Equal(got, []string{"x/ok:1", "y/ok:1"}) {
+		t.Fatalf("Names() = %v", got)
+	}
+}
