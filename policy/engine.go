@@ -88,6 +88,12 @@ func (e *Engine) ResolveTag(ctx context.Context, s Subject) Decision {
 	if !found {
 		return e.log(s, e.fail(d, fmt.Sprintf("no target %q", name)))
 	}
+	if bundleConfigTypes[t.MediaType()] {
+		// The target hashes a bundle.json, not a manifest: the index is
+		// fetched by tag and must carry exactly that bundle.json
+		// (CheckBundle), whose contentDigests bind every image.
+		return d
+	}
 	d.Digest, d.Length, d.MediaType = t.Digest(), t.Length, t.MediaType()
 	return d // logged once the bytes are checked (CheckManifest)
 }
@@ -236,4 +242,97 @@ func (e *Engine) Tags(s Subject) (tags []string, d Decision, fromTrust bool) {
 		}
 	}
 	return tags, d, true
+}
+
+// Artifact is a digest and length the trust data may name.
+type Artifact struct {
+	Digest digest.Digest
+	Length int64
+}
+
+// Bundle is a resolved CNAB bundle as policy sees it. The proxy resolves
+// and cross-checks the bundle; policy decides whether the trust data
+// vouches for it.
+type Bundle struct {
+	Index      Artifact
+	BundleJSON Artifact
+	// Binds returns an error when a signature over the given subject
+	// ("index" or "bundle.json") would not bind every image of the bundle.
+	Binds func(subject string) error
+}
+
+// bundleConfigTypes are the media types bundle.json is pushed with; a
+// target carrying one of them hashes bundle.json, not a manifest.
+var bundleConfigTypes = map[string]bool{
+	"application/vnd.cnab.config.v1+json":            true,
+	"application/vnd.cnab.bundle.config.v1+json":     true,
+	"application/vnd.oci.image.config.v1+json":       true,
+	"application/vnd.docker.container.image.v1+json": true,
+}
+
+// CheckBundle decides whether a CNAB bundle may be served as a unit. The
+// target may hash the bundle.json (CNAB Security, spec 303) or the index
+// (porter's bundle digest). in-toto, if any, runs with bundle.json as the
+// subject.
+func (e *Engine) CheckBundle(ctx context.Context, s Subject, b Bundle) Decision {
+	d, ix, ok := e.begin(s)
+	if !ok || ix == nil {
+		return e.log(s, d)
+	}
+	var t trustfetch.Target
+	if s.Tag != "" {
+		found := false
+		if t, found = ix.Lookup(d.Target); !found {
+			return e.log(s, e.fail(d, fmt.Sprintf("no target %q", d.Target)))
+		}
+	} else {
+		found := false
+		for _, a := range []Artifact{b.Index, b.BundleJSON} {
+			for _, c := range ix.ByDigest(a.Digest.Encoded()) {
+				if inScope(c.Name, d.Target) {
+					t, found = c, true
+					break
+				}
+			}
+			if found {
+				break
+			}
+		}
+		if !found {
+			return e.log(s, e.fail(d, fmt.Sprintf("neither the bundle's index %s nor its bundle.json %s is the hash of any target %q:<tag>",
+				b.Index.Digest, b.BundleJSON.Digest, d.Target)))
+		}
+	}
+	var subject string
+	switch {
+	case t.Digest() == b.BundleJSON.Digest && t.Length == b.BundleJSON.Length:
+		subject = "bundle.json"
+	case t.Digest() == b.Index.Digest && t.Length == b.Index.Length:
+		subject = "index"
+	default:
+		return e.log(s, e.fail(d, fmt.Sprintf("target %q (%s, %d bytes) matches neither the bundle.json (%s, %d bytes) nor the index (%s, %d bytes)",
+			t.Name, t.Digest(), t.Length, b.BundleJSON.Digest, b.BundleJSON.Length, b.Index.Digest, b.Index.Length)))
+	}
+	if b.Binds != nil {
+		if err := b.Binds(subject); err != nil {
+			return e.log(s, e.fail(d, err.Error()))
+		}
+	}
+	d.Target, d.Digest, d.Length, d.MediaType = t.Name, t.Digest(), t.Length, t.MediaType()
+	return e.log(s, e.evidence(ctx, d, s, t, ix, "bundle.json", b.BundleJSON.Digest))
+}
+
+// Deny records a denial the caller established (e.g. a malformed bundle)
+// under the rule that governs s, so that it gets the same message and audit
+// line as any other decision. Under audit it is a warning.
+func (e *Engine) Deny(s Subject, reason string) Decision {
+	d, _, ok := e.begin(s)
+	if !ok && !d.Allowed {
+		return e.log(s, d)
+	}
+	if d.Mode == ModeAllow {
+		d.Reason, d.Allowed = reason, false
+		return e.log(s, d)
+	}
+	return e.log(s, e.fail(d, reason))
 }

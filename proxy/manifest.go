@@ -15,6 +15,7 @@ import (
 
 	"github.com/trustproxy/trustproxy/cache"
 	"github.com/trustproxy/trustproxy/policy"
+	"github.com/trustproxy/trustproxy/proxy/cnab"
 )
 
 var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
@@ -79,13 +80,25 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 	if err != nil {
 		return err
 	}
-	d := s.policy.CheckManifest(ctx, subj, m.digest, m.mediaType, m.body)
+	var d policy.Decision
+	var bundle *cnab.Bundle
+	if cnab.IsBundle(m.mediaType, m.body) {
+		d, bundle, err = s.checkBundle(ctx, rt, subj, m)
+		if err != nil {
+			return err
+		}
+	} else {
+		d = s.policy.CheckManifest(ctx, subj, m.digest, m.mediaType, m.body)
+	}
 	if !d.Allowed {
 		return s.deny(info, d, subj)
 	}
 	g := &grant{subject: subj, decision: d}
 	if err := s.approveTree(ctx, rt, m, g); err != nil {
 		return err
+	}
+	if bundle != nil {
+		s.coverBundle(rt, bundle, g)
 	}
 	info.decision = verdict(d)
 	s.metrics.decisions.WithLabelValues(info.decision).Inc()

@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/trustproxy/trustproxy/cache"
+	"github.com/trustproxy/trustproxy/policy"
+	"github.com/trustproxy/trustproxy/proxy/cnab"
+)
+
+// checkBundle resolves a cnab-to-oci bundle index and asks policy about the
+// bundle as a unit. On approval the grant covers the config manifest, the
+// bundle.json blob and every invocation and component image; their own
+// children and blobs are covered as they are fetched. If any part fails to
+// resolve or cross-check, nothing of the bundle is served.
+func (s *Server) checkBundle(ctx context.Context, rt route, subj policy.Subject, m *fetchedManifest) (policy.Decision, *cnab.Bundle, error) {
+	b, err := cnab.Resolve(ctx, bundleFetcher{s: s, rt: rt}, m.digest, m.mediaType, m.body)
+	if err != nil {
+		if errors.Is(err, cnab.ErrInvalid) {
+			d := s.policy.Deny(subj, fmt.Sprintf("CNAB bundle %s: %v", m.digest, err))
+			return d, nil, nil
+		}
+		return policy.Decision{}, nil, err
+	}
+	d := s.policy.CheckBundle(ctx, subj, policy.Bundle{
+		Index:      policy.Artifact{Digest: b.Index.Digest, Length: b.Index.Size},
+		BundleJSON: policy.Artifact{Digest: b.BundleDigest, Length: int64(len(b.BundleJSON))},
+		Binds: func(subject string) error {
+			if subject == "index" {
+				return b.CheckBinding(cnab.SubjectIndex)
+			}
+			return b.CheckBinding(cnab.SubjectBundleJSON)
+		},
+	})
+	return d, b, nil
+}
+
+// coverBundle records everything an approved bundle names under g.
+func (s *Server) coverBundle(rt route, b *cnab.Bundle, g *grant) {
+	key := rt.repoKey()
+	s.approvals.cover(key, b.ConfigManifest.Digest, b.ConfigManifest.Size, g)
+	for _, c := range b.ConfigBlobs {
+		s.approvals.cover(key, c.Digest, c.Size, g)
+	}
+	for _, img := range b.Images {
+		s.approvals.cover(key, img.Descriptor.Digest, img.Descriptor.Size, g)
+	}
+}
+
+// bundleFetcher gives cnab.Resolve the bundle's parts from the cache or the
+// upstream. It commits nothing: only approved content is cached, and the
+// bundle is not approved yet.
+type bundleFetcher struct {
+	s  *Server
+	rt route
+}
+
+func (f bundleFetcher) Manifest(ctx context.Context, d digest.Digest) (string, []byte, error) {
+	m, err := f.s.manifestByDigest(ctx, f.rt, d)
+	if err != nil {
+		return "", nil, err
+	}
+	return m.mediaType, m.body, nil
+}
+
+func (f bundleFetcher) Blob(ctx context.Context, d digest.Digest, maxSize int64) ([]byte, error) {
+	if size, err := f.s.cache.StatBlob(ctx, d); err == nil && size <= maxSize {
+		b, err := f.s.cache.Blob(ctx, d, size, func(context.Context) (io.ReadCloser, int64, error) {
+			return nil, 0, cache.ErrNotFound // evicted meanwhile: fall through to upstream
+		})
+		if err == nil {
+			if rc, err := b.NewReader(ctx, 0); err == nil {
+				defer rc.Close()
+				return io.ReadAll(io.LimitReader(rc, maxSize+1))
+			}
+		}
+	} else if err != nil && !errors.Is(err, cache.ErrNotFound) {
+		return nil, err
+	}
+	body, _, err := f.s.fetchBlob(ctx, f.rt, d)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(body, maxSize+1))
+	if err != nil {
+		return nil, errBadGateway(fmt.Sprintf("trustproxy: blob %s@%s: %v", f.rt.repoKey(), d, err))
+	}
+	if int64(len(data)) > maxSize {
+		return nil, &ociError{Status: http.StatusForbidden, Code: "DENIED",
+			Message: fmt.Sprintf("trustproxy: blob %s@%s is larger than %d bytes", f.rt.repoKey(), d, maxSize)}
+	}
+	return data, nil
+}

@@ -1,0 +1,214 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cnabio/cnab-go/bundle"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/trustproxy/trustproxy/internal/testenv"
+	"github.com/trustproxy/trustproxy/policy"
+)
+
+// signBundle adds target "<upName>/<repoTag>" hashing the bundle.json (CNAB
+// Security) or, with index, the index (porter's bundle digest).
+func (te *trustEnv) signBundle(t *testing.T, repoTag string, p testenv.PushedBundle, index bool) {
+	t.Helper()
+	sha, size, mt := p.BundleDigest.Encoded(), int64(len(p.BundleJSON)), p.BundleMediaType
+	if index {
+		sha, size, mt = p.IndexDigest.Encoded(), int64(len(p.Index)), p.IndexMediaType
+	}
+	if _, err := te.repo.AddTarget("targets", upName+"/"+repoTag, size, sha, map[string]any{"mediaType": mt}); err != nil {
+		t.Fatal(err)
+	}
+	te.publish(t)
+}
+
+// pullBundle pulls a bundle the way cnab-to-oci and porter do: the index by
+// tag, the config manifest and bundle.json, then every image by digest from
+// the bundle's repository, with all their blobs. It returns the first
+// failure's status and message.
+func (te *trustEnv) pullBundle(t *testing.T, repo, tag string) (int, string) {
+	t.Helper()
+	get := func(path string) (int, []byte, string) {
+		resp := te.get(t, "GET", "/v2/"+repo+"/"+path, map[string]string{"Accept": acceptAll})
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return -1, nil, err.Error()
+		}
+		if resp.StatusCode != 200 {
+			return resp.StatusCode, b, string(b)
+		}
+		if dg := resp.Header.Get("Docker-Content-Digest"); dg != "" && digest.FromBytes(b).String() != dg {
+			return -1, nil, "digest mismatch for " + path
+		}
+		return 200, b, resp.Header.Get("Content-Type")
+	}
+	var pull func(path string) (int, string)
+	pull = func(path string) (int, string) {
+		code, body, msg := get(path)
+		if code != 200 {
+			return code, msg
+		}
+		var m struct {
+			Config    *ocispec.Descriptor
+			Layers    []ocispec.Descriptor
+			Manifests []ocispec.Descriptor
+		}
+		if err := json.Unmarshal(body, &m); err != nil {
+			return -1, err.Error()
+		}
+		blobs := m.Layers
+		if m.Config != nil {
+			blobs = append(blobs, *m.Config)
+		}
+		for _, b := range blobs {
+			if code, _, msg := get("blobs/" + b.Digest.String()); code != 200 {
+				return code, msg
+			}
+		}
+		for _, c := range m.Manifests {
+			if code, msg := pull("manifests/" + c.Digest.String()); code != 200 {
+				return code, msg
+			}
+		}
+		return 200, ""
+	}
+	return pull("manifests/" + tag)
+}
+
+func TestBundleAdmission(t *testing.T) {
+	for _, form := range []testenv.BundleForm{testenv.BundleOCI, testenv.BundleOCIImageConfig, testenv.BundleDockerConfig, testenv.BundleDockerManifestList} {
+		for _, byIndex := range []bool{false, true} {
+			name := form.String() + "/bundle.json"
+			if byIndex {
+				name = form.String() + "/index"
+			}
+			t.Run(name, func(t *testing.T) {
+				te := newTrustEnv(t)
+				p := te.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), form)
+				te.signBundle(t, "acme/bundle:1.0", p, byIndex)
+				if code, msg := te.pullBundle(t, "acme/bundle", "1.0"); code != 200 {
+					t.Fatalf("pull: %d %s", code, msg)
+				}
+				// Images are served by digest only as part of the bundle.
+				if code, _ := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/manifests/"+p.Components["db"].String(), nil)); code != "" {
+					t.Fatalf("component by digest after approval: %s", code)
+				}
+			})
+		}
+	}
+}
+
+func TestBundleComponentAloneDenied(t *testing.T) {
+	te := newTrustEnv(t)
+	p := te.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	te.signBundle(t, "acme/bundle:1.0", p, false)
+	code, msg := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/manifests/"+p.Components["db"].String(), nil))
+	if code != "DENIED" {
+		t.Fatalf("component pulled alone before its bundle: %s %s", code, msg)
+	}
+}
+
+func TestBundleDenials(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []testenv.BundleOption
+		sign func(p testenv.PushedBundle) testenv.PushedBundle
+		want string
+	}{
+		{name: "bundle.json not matching its target",
+			sign: func(p testenv.PushedBundle) testenv.PushedBundle {
+				p.BundleJSON = append(bytes.Clone(p.BundleJSON), ' ')
+				p.BundleDigest = digest.FromBytes(p.BundleJSON)
+				return p
+			}, want: "matches neither the bundle.json"},
+		{name: "component digest differs from contentDigest",
+			opts: []testenv.BundleOption{testenv.EditBundle(func(b *bundle.Bundle) {
+				img := b.Images["db"]
+				img.Digest = "sha256:" + strings.Repeat("ab", 32)
+				b.Images["db"] = img
+			})}, want: `component "db"`},
+		{name: "extra unannotated entry",
+			opts: []testenv.BundleOption{testenv.EditIndex(func(ix *ocispec.Index) {
+				extra := ix.Manifests[len(ix.Manifests)-1]
+				extra.Annotations = nil
+				ix.Manifests = append(ix.Manifests, extra)
+			})}, want: "CNAB bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := newTrustEnv(t)
+			p := te.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), testenv.BundleOCI, tc.opts...)
+			if tc.sign != nil {
+				p = tc.sign(p)
+			}
+			te.signBundle(t, "acme/bundle:1.0", p, false)
+			code, msg := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/manifests/1.0", nil))
+			if code != "DENIED" || !strings.Contains(msg, tc.want) {
+				t.Fatalf("got %s %q, want DENIED containing %q", code, msg, tc.want)
+			}
+			for _, d := range []digest.Digest{p.ConfigManifestDigest, p.Invocation} {
+				if c, _ := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/manifests/"+d.String(), nil)); c != "DENIED" {
+					t.Fatalf("part %s of a denied bundle: %s", d, c)
+				}
+			}
+		})
+	}
+}
+
+// A tampered invocation image blob never completes at the client.
+func TestBundleTamperedInvocationBlob(t *testing.T) {
+	te := newTrustEnv(t)
+	p := te.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	te.signBundle(t, "acme/bundle:1.0", p, false)
+	te.get(t, "GET", "/v2/acme/bundle/manifests/1.0", nil).Body.Close()
+	resp := te.get(t, "GET", "/v2/acme/bundle/manifests/"+p.Invocation.String(), map[string]string{"Accept": acceptAll})
+	var m ocispec.Manifest
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	layer := m.Layers[0].Digest
+	te.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasSuffix(r.URL.Path, layer.String()) && r.Method == "GET" {
+			next.ServeHTTP(&tamperWriter{ResponseWriter: w, mode: "flip"}, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	resp = te.get(t, "GET", "/v2/acme/bundle/blobs/"+layer.String(), nil)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil && digest.FromBytes(b) == layer {
+		t.Fatal("tampered invocation image layer delivered intact")
+	}
+	if err == nil && int64(len(b)) == resp.ContentLength && resp.StatusCode == 200 {
+		t.Fatal("tampered layer response completed")
+	}
+}
+
+// The byte-exact Signy vector round-trips through the proxy unchanged.
+func TestBundleSignyVector(t *testing.T) {
+	up, v := testenv.NewRegistryWithSignyVector(t, "acme/signy:0.1.1")
+	e := newEnvFor(t, up, envOpts{rules: []policy.Rule{{Name: "open", Match: upName + "/acme/**", Mode: policy.ModeAllow}}})
+	resp := e.get(t, "GET", "/v2/acme/signy/manifests/0.1.1", map[string]string{"Accept": acceptAll})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(b, v.Index) || resp.Header.Get("Docker-Content-Digest") != testenv.SignyIndexDigest.String() {
+		t.Fatalf("index: %d %s %q", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"), b)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != ocispec.MediaTypeImageIndex {
+		t.Fatalf("Content-Type %q (the index body has no mediaType field; upstream's type must be kept)", ct)
+	}
+	resp = e.get(t, "GET", "/v2/acme/signy/blobs/"+testenv.SignyBundleDigest.String(), nil)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(b, v.BundleJSON) {
+		t.Fatalf("bundle.json: %d %q", resp.StatusCode, b)
+	}
+}
