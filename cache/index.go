@@ -1,0 +1,50 @@
+package cache
+
+import "container/list"
+
+// entry is one committed object known to the index.
+type entry struct {
+	key       key
+	size      int64
+	mediaType string // manifests only; empty until read or put
+	knownType bool   // mediaType holds the stored value
+	elem      *list.Element
+}
+
+// index is the in-memory view of the committed objects in the driver, in
+// least-recently-used order. It is guarded by Cache.mu.
+type index struct {
+	entries map[key]*entry
+	lru     *list.List // front: most recently used
+	bytes   int64
+}
+
+func newIndex() index {
+	return index{entries: make(map[key]*entry), lru: list.New()}
+}
+
+func (ix *index) get(k key) *entry { return ix.entries[k] }
+
+func (ix *index) touch(e *entry) { ix.lru.MoveToFront(e.elem) }
+
+// add inserts k as the most recently used object, or returns the existing
+// entry untouched in order (added=false).
+func (ix *index) add(k key, size int64) (e *entry, added bool) {
+	if e := ix.entries[k]; e != nil {
+		return e, false
+	}
+	e = &entry{key: k, size: size}
+	e.elem = ix.lru.PushFront(e)
+	ix.entries[k] = e
+	ix.bytes += size
+	return e, true
+}
+
+func (ix *index) remove(e *entry) {
+	if ix.entries[e.key] != e {
+		return
+	}
+	ix.lru.Remove(e.elem)
+	delete(ix.entries, e.key)
+	ix.bytes -= e.size
+}
