@@ -30,4 +30,13 @@
 //
 // Metadata is read from bytes: classic metablocks ({"signed","signatures"})
 // and DSSE envelopes (payloadType application/vnd.in-toto+json).
+//
+// Time: the layout's expiry is checked against Input.Now. Certificate chains
+// of certificate-identified functionaries are checked by in-toto-golang with
+// crypto/x509's default, the wall clock; Result.ValidUntil accounts for the
+// earliest certificate expiry so a cached result does not outlive it.
+//
+// An inspection whose rules hold for the subject alone passes even though its
+// command, which may have been meant as a check, never ran. Result.Inspections
+// lists such inspections for the audit line.
 package intoto

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -301,6 +302,15 @@ func TestVerify(t *testing.T) {
 			want: `step "package" rule [CREATE {SUBJECT}] uses parameter SUBJECT, which the policy does not supply`,
 		},
 		{
+			name: "malformed pattern",
+			in: func(t *testing.T) Input {
+				l := f.layout()
+				l.Steps[0].ExpectedMaterials = [][]string{{"ALLOW", "src[.txt"}}
+				return f.input(signClassic(t, l, k.owner), f.goodLinks(t, signClassic))
+			},
+			want: `layout is malformed: step "build" rule [ALLOW src[.txt]: malformed pattern "src[.txt"`,
+		},
+		{
 			name: "threshold 0 is refused",
 			in: func(t *testing.T) Input {
 				l := f.layout()
@@ -509,5 +519,40 @@ func TestVerifyContextCanceled(t *testing.T) {
 	_, err := Verify(ctx, f.input(signClassic(t, f.layout(), f.k.owner), f.goodLinks(t, signClassic)))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Verify with a canceled context: %v", err)
+	}
+}
+
+// in-toto-golang prints warnings to stdout (command misalignment, bad
+// patterns); a proxy's stdout is its log stream. The fixture's links report
+// commands that differ from the layout's expected commands, which
+// VerifyStepCommandAlignment would print about.
+func TestVerifyPrintsNothing(t *testing.T) {
+	f := newFixture(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	defer func() { os.Stdout = stdout }()
+
+	l := f.layout()
+	_, okErr := Verify(context.Background(), f.input(signClassic(t, l, f.k.owner), f.goodLinks(t, signClassic)))
+	l.Steps[0].ExpectedMaterials = [][]string{{"ALLOW", "["}}
+	_, badErr := Verify(context.Background(), f.input(signClassic(t, l, f.k.owner), f.goodLinks(t, signClassic)))
+
+	os.Stdout = stdout
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	printed, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if okErr != nil || badErr == nil {
+		t.Fatalf("Verify: good layout %v, malformed layout %v", okErr, badErr)
+	}
+	if len(printed) != 0 {
+		t.Fatalf("Verify printed to stdout: %q", printed)
 	}
 }
