@@ -18,7 +18,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/trustproxy/trustproxy/proxy/cnab"
 	"github.com/trustproxy/trustproxy/publish"
 )
 
@@ -267,6 +269,9 @@ type trustAddFlags struct {
 	insecure bool
 	publish  bool
 	custom   trustKV
+	// bundleIndex signs a CNAB bundle's index instead of its bundle.json.
+	bundleIndex bool
+	inToto      inTotoFlags
 }
 
 func trustAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -284,6 +289,8 @@ docker config (~/.docker/config.json).`, stderr, trustKeysPublish)
 	f.fs.BoolVar(&f.insecure, "insecure", false, "allow a plain-HTTP registry")
 	f.fs.BoolVar(&f.publish, "publish", false, "publish right away (needs --keys)")
 	f.fs.Var(f.custom, "custom", "extra custom metadata `KEY=VALUE` (repeatable)")
+	f.fs.BoolVar(&f.bundleIndex, "bundle-index", false, "for a CNAB bundle, sign the index digest (porter's bundle digest) instead of bundle.json")
+	f.inToto.register(f.fs)
 	pos, err := f.parse(args, false)
 	if err != nil {
 		return err
@@ -326,6 +333,9 @@ type trustAddRequest struct {
 	manifest []byte
 	// custom is the target's custom metadata; see trustTargetCustom.
 	custom map[string]any
+	// bundleJSON is set for a CNAB bundle: the in-toto subject is its
+	// bundle.json, whichever of bundle.json or the index the target hashes.
+	bundleJSON digest.Digest
 	// extra are further target files published together with the image
 	// (e.g. in-toto layouts, links and public keys named after the target's
 	// repository, per CNAB Security 301).
@@ -350,8 +360,8 @@ func planTrustAdd(ctx context.Context, ref string, f *trustAddFlags) (*trustAddR
 	if err != nil {
 		return nil, err
 	}
-	desc, manifest, err := publish.ResolveImage(ctx, r,
-		remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("trustproxy"))
+	opts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("trustproxy"), remote.WithContext(ctx)}
+	desc, manifest, err := publish.ResolveImage(ctx, r, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +369,18 @@ func planTrustAdd(ctx context.Context, ref string, f *trustAddFlags) (*trustAddR
 	if err != nil {
 		return nil, err
 	}
-	return &trustAddRequest{role: f.role, target: target, desc: desc, manifest: manifest, custom: custom}, nil
+	req := &trustAddRequest{role: f.role, target: target, desc: desc, manifest: manifest, custom: custom}
+	if cnab.IsBundle(desc.MediaType, manifest) {
+		if err := planBundle(ctx, req, r, f.bundleIndex, opts...); err != nil {
+			return nil, err
+		}
+	} else if f.bundleIndex {
+		return nil, fmt.Errorf("--bundle-index: %s is not a CNAB bundle", ref)
+	}
+	if err := f.inToto.plan(req, strings.TrimSuffix(target, ":"+tagOf(target))); err != nil {
+		return nil, err
+	}
+	return req, nil
 }
 
 // trustTargetCustom builds a target's custom metadata: the manifest's media
