@@ -70,8 +70,8 @@ func randomBytes(t testing.TB, n int) ([]byte, digest.Digest) {
 type upstream struct {
 	calls atomic.Int64
 	body  func(ctx context.Context) io.Reader // a fresh body per call
-	size  int64            // Content-Length reported, -1 unknown
-	err   error            // returned instead of a body
+	size  int64                               // Content-Length reported, -1 unknown
+	err   error                               // returned instead of a body
 }
 
 func (u *upstream) fetch(ctx context.Context) (io.ReadCloser, int64, error) {
