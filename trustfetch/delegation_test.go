@@ -3,6 +3,7 @@ package trustfetch
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -178,5 +179,63 @@ func TestRoleDelegatedTwiceMustVerifyWithBoth(t *testing.T) {
 	ix := mustIndex(t, r2.open(srv2.metadataURL(), nil))
 	if got := ix.Names(); !slices.Equal(got, []string{"x/ok:1", "y/ok:1"}) {
 		t.Fatalf("Names() = %v", got)
+	}
+}
+
+// Roles verified by an earlier refresh are reused only while they and
+// every delegator above them are unchanged.
+func TestVerifiedRolesReusedOnlyWhileUnchanged(t *testing.T) {
+	const R = "targets/releases"
+	tests := []struct {
+		name   string
+		change func(r *testRepo)
+		check  func(t *testing.T, ix *Index, err error)
+	}{
+		{"delegator rotates the role's key, role not re-signed", func(r *testRepo) {
+			d := &r.roles[metadata.TARGETS].Signed.Delegations.Roles[0]
+			must(t, r.roles[metadata.TARGETS].Signed.RevokeKey(d.KeyIDs[0], R))
+			_, k := newSigner(t) // this key never signs targets/releases
+			must(t, r.roles[metadata.TARGETS].Signed.AddKey(k, R))
+			r.dirty[metadata.TARGETS] = true
+		}, func(t *testing.T, _ *Index, err error) {
+			if !errors.Is(err, &metadata.ErrUnsignedMetadata{}) {
+				t.Fatalf("Refresh: %v, want ErrUnsignedMetadata", err)
+			}
+		}},
+		{"delegator narrows the role's paths", func(r *testRepo) {
+			r.roles[metadata.TARGETS].Signed.Delegations.Roles[0].Paths = []string{"docker.io/acme/other:*"}
+			r.dirty[metadata.TARGETS] = true
+		}, func(t *testing.T, ix *Index, err error) {
+			must(t, err)
+			if _, ok := ix.Lookup("docker.io/acme/app:1.0"); ok {
+				t.Fatal("a name outside the narrowed paths is still vouched for")
+			}
+		}},
+		{"another role changes", func(r *testRepo) {
+			r.addTarget("other", "docker.io/zoo/x:1", []byte("x"), "")
+		}, func(t *testing.T, ix *Index, err error) {
+			must(t, err)
+			if _, ok := ix.Lookup("docker.io/acme/app:1.0"); !ok {
+				t.Fatal("unchanged role lost")
+			}
+			if _, ok := ix.Lookup("docker.io/zoo/x:1"); !ok {
+				t.Fatal("changed role not picked up")
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := releasesRepo(t)
+			r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "other", Paths: []string{"docker.io/zoo/*"}}, 1)
+			r.publish()
+			srv := newTrustServer(t, r.dir)
+			repo := r.open(srv.metadataURL(), nil)
+			mustIndex(t, repo)
+			tc.change(r)
+			r.publish()
+			err := repo.Refresh(t.Context())
+			ix, _ := repo.Index()
+			tc.check(t, ix, err)
+		})
 	}
 }

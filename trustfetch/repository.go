@@ -39,7 +39,10 @@ type Repository struct {
 
 	sem     chan struct{} // serializes refreshes; a channel so waiting honours ctx
 	current atomic.Pointer[Index]
-	metrics *metrics
+	// verified holds the delegated roles of the last successful refresh
+	// (guarded by sem).
+	verified map[string]verifiedRole
+	metrics  *metrics
 
 	mu          sync.Mutex
 	lastErr     error
@@ -145,7 +148,7 @@ func (r *Repository) Refresh(ctx context.Context) error {
 
 	start := time.Now()
 	prev := r.current.Load()
-	ix, err := r.refresh(ctx, prev)
+	ix, verified, err := r.refresh(ctx, prev)
 	r.metrics.refreshes.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -157,6 +160,9 @@ func (r *Repository) Refresh(ctx context.Context) error {
 		return err
 	}
 	r.current.Store(ix)
+	if verified != nil {
+		r.verified = verified
+	}
 	r.lastErr, r.lastSuccess = nil, r.now()
 	fields := []zap.Field{
 		zap.Int64("root", ix.versions.Root), zap.Int64("timestamp", ix.versions.Timestamp),
@@ -171,10 +177,12 @@ func (r *Repository) Refresh(ctx context.Context) error {
 	return nil
 }
 
-func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, error) {
+// refresh builds the next index, and the delegated roles it verified (nil
+// when the previous index was reused as it is).
+func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, map[string]verifiedRole, error) {
 	uc, err := config.New(r.metaBase, r.trustedRoot())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fetch := &tufFetcher{ctx: ctx, base: ensureSlash(r.metaBase), store: r.meta, maxSize: r.cfg.MaxMetadataBytes}
 	uc.Fetcher = fetch
@@ -186,58 +194,60 @@ func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, error) {
 	uc.SnapshotMaxLength, uc.TargetsMaxLength = r.cfg.MaxMetadataBytes, r.cfg.MaxMetadataBytes
 	up, err := updater.New(uc)
 	if err != nil {
-		return nil, fmt.Errorf("load trusted root: %w", err)
+		return nil, nil, fmt.Errorf("load trusted root: %w", err)
 	}
 	now := r.now().UTC()
 	// One clock for verification and for expiry between refreshes.
 	up.UnsafeSetRefTime(now)
 	if err := up.Refresh(); err != nil {
-		return nil, fmt.Errorf("update metadata from %s: %w", r.cfg.metadata, err)
+		return nil, nil, fmt.Errorf("update metadata from %s: %w", r.cfg.metadata, err)
 	}
 	tm := up.GetTrustedMetadataSet()
-	top := tm.Targets[metadata.TARGETS]
 	versions := Versions{
 		Root: tm.Root.Signed.Version, Timestamp: tm.Timestamp.Signed.Version,
-		Snapshot: tm.Snapshot.Signed.Version, Targets: top.Signed.Version,
+		Snapshot: tm.Snapshot.Signed.Version, Targets: tm.Targets[metadata.TARGETS].Signed.Version,
 	}
-	exp := expiryOf(&tm) // top-level roles only: delegated ones are not loaded yet
 
-	// Same root and snapshot: every role version (and its hash, when the
-	// snapshot records one) is what the previous index was built from, and
-	// go-tuf would load the very same stored files. Reuse the tables.
+	var ix *Index
+	var verified map[string]verifiedRole
 	if prev != nil && prev.versions.Root == versions.Root && prev.versions.Snapshot == versions.Snapshot {
-		ix := prev.withMetadata()
+		// Same root and snapshot: every role version (and hash, when the
+		// snapshot records one) is what the previous index was built from,
+		// and go-tuf would load the very same stored files. Reuse it.
+		ix = prev.withMetadata()
 		ix.versions = versions
-		ix.expires, ix.expiresRole = exp.min(prev.delegatedExpires, prev.delegatedExpiresRole)
-		if !now.Before(ix.expires) {
-			return nil, &metadata.ErrExpiredMetadata{Msg: fmt.Sprintf("%s.json is expired", ix.expiresRole)}
+		ix.expires, ix.expiresRole = expiryOf(&tm).min(prev.delegatedExpires, prev.delegatedExpiresRole)
+	} else {
+		w := &walker{tm: &tm, prev: r.verified, next: map[string]verifiedRole{}, fetch: fetch, metaDir: r.metaDir,
+			consistent: tm.Root.Signed.ConsistentSnapshot, maxSize: r.cfg.MaxMetadataBytes, log: r.log}
+		listed, err := w.loadAll(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load delegated roles: %w", err)
 		}
-		return ix, nil
+		res, err := resolve(up, &tm, listed)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(res.excluded) > 0 {
+			r.log.Warn("ignored targets listed by roles not trusted for them (outside their delegated paths)",
+				zap.Int("count", len(res.excluded)), zap.Strings("sample", sample(res.excluded)))
+		}
+		if len(res.noSHA256) > 0 {
+			r.log.Warn("ignored targets without a sha256 hash", zap.Int("count", len(res.noSHA256)), zap.Strings("sample", sample(res.noSHA256)))
+		}
+		exp := expiryOf(&tm)
+		ix = newIndex(res.targets)
+		ix.versions, ix.consistent = versions, tm.Root.Signed.ConsistentSnapshot
+		ix.delegatedExpires, ix.delegatedExpiresRole = exp.delegated, exp.delegatedRole
+		ix.expires, ix.expiresRole = exp.min(exp.delegated, exp.delegatedRole)
+		verified = w.next
 	}
-
-	w := &walker{tm: &tm, fetch: fetch, metaDir: r.metaDir, consistent: tm.Root.Signed.ConsistentSnapshot,
-		maxSize: r.cfg.MaxMetadataBytes, log: r.log}
-	listed, err := w.loadAll(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load delegated roles: %w", err)
+	// go-tuf checked the expiry of what it loaded; reused roles are
+	// checked here.
+	if !now.Before(ix.expires) {
+		return nil, nil, &metadata.ErrExpiredMetadata{Msg: fmt.Sprintf("%s.json is expired", ix.expiresRole)}
 	}
-	res, err := resolve(up, &tm, listed)
-	if err != nil {
-		return nil, err
-	}
-	if len(res.excluded) > 0 {
-		r.log.Warn("ignored targets listed by roles not trusted for them (outside their delegated paths)",
-			zap.Int("count", len(res.excluded)), zap.Strings("sample", sample(res.excluded)))
-	}
-	if len(res.noSHA256) > 0 {
-		r.log.Warn("ignored targets without a sha256 hash", zap.Int("count", len(res.noSHA256)), zap.Strings("sample", sample(res.noSHA256)))
-	}
-	exp = expiryOf(&tm)
-	ix := newIndex(res.targets)
-	ix.versions, ix.consistent = versions, tm.Root.Signed.ConsistentSnapshot
-	ix.delegatedExpires, ix.delegatedExpiresRole = exp.delegated, exp.delegatedRole
-	ix.expires, ix.expiresRole = exp.min(exp.delegated, exp.delegatedRole)
-	return ix, nil
+	return ix, verified, nil
 }
 
 // expiry holds the earliest expiry of the top-level roles and, apart, of

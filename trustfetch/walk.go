@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
+	"slices"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
@@ -21,11 +23,37 @@ const maxRoles = 1 << 16
 
 type roleRef struct{ name, parent string }
 
+// verifiedRole is a delegated role verified by an earlier refresh, kept so
+// that an unchanged role is not parsed and verified again: in a hash-bin
+// repository one changed bin would otherwise cost re-verifying all of them.
+type verifiedRole struct {
+	entry  snapshotEntry // what snapshot.json recorded for it
+	parent string
+	md     *metadata.Metadata[metadata.TargetsType]
+}
+
+// snapshotEntry is a comparable form of a snapshot meta entry.
+type snapshotEntry struct {
+	version, length int64
+	hashes          string
+}
+
+func entryOf(m *metadata.MetaFiles) snapshotEntry {
+	e := snapshotEntry{version: m.Version, length: m.Length}
+	algs := slices.Sorted(maps.Keys(m.Hashes))
+	for _, a := range algs {
+		e.hashes += a + ":" + m.Hashes[a].String() + ";"
+	}
+	return e
+}
+
 // walker loads every delegated targets role of one refresh into the
 // updater's trusted set. go-tuf has no way to list targets; it only
 // resolves names one at a time, loading roles lazily.
 type walker struct {
 	tm         *trustedmetadata.TrustedMetadata // shares its Targets map with the updater
+	prev       map[string]verifiedRole          // from the last successful refresh
+	next       map[string]verifiedRole          // for the next one
 	fetch      *tufFetcher
 	metaDir    string // where verified roles persist between refreshes
 	consistent bool
@@ -42,6 +70,7 @@ func (w *walker) loadAll(ctx context.Context) (map[string]string, error) {
 	listed := make(map[string]string)
 	loaded := map[string]bool{}
 	checked := map[roleRef]bool{}
+	unchanged := map[string]bool{}
 	stack := []roleRef{{metadata.TARGETS, metadata.ROOT}}
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -64,13 +93,30 @@ func (w *walker) loadAll(ctx context.Context) (map[string]string, error) {
 		if len(loaded) >= maxRoles {
 			return nil, fmt.Errorf("the delegation graph has more than %d roles", maxRoles)
 		}
+		meta, ok := w.tm.Snapshot.Signed.Meta[ref.name+".json"]
+		if !ok {
+			return nil, fmt.Errorf("role %q, delegated by %q, is not listed in snapshot.json", ref.name, ref.parent)
+		}
+		entry := entryOf(meta)
+		// A role verified before is still verified if its own snapshot
+		// entry is the same and so are its delegators' up to the top-level
+		// role (which go-tuf itself re-verifies against the root).
+		pv, seen := w.prev[ref.name]
+		same := seen && pv.entry == entry && pv.parent == ref.parent && (ref.parent == metadata.ROOT || unchanged[ref.parent])
 		md := w.tm.Targets[ref.name] // the top-level role is loaded by updater.Refresh
-		if md == nil {
+		switch {
+		case md != nil:
+		case same:
+			md = pv.md
+			w.tm.Targets[ref.name] = md
+		default:
 			var err error
-			if md, err = w.load(ctx, ref); err != nil {
+			if md, err = w.load(ref, meta); err != nil {
 				return nil, err
 			}
 		}
+		unchanged[ref.name] = same
+		w.next[ref.name] = verifiedRole{entry: entry, parent: ref.parent, md: md}
 		loaded[ref.name], checked[ref] = true, true
 		for name := range md.Signed.Targets {
 			if _, ok := listed[name]; !ok {
@@ -116,7 +162,7 @@ func delegatedRoles(d *metadata.Delegations, room int) ([]string, error) {
 // load verifies a delegated role from the state directory if it is still
 // the version snapshot names, else downloads, verifies and persists it;
 // the same policy go-tuf applies to the top-level roles.
-func (w *walker) load(ctx context.Context, ref roleRef) (*metadata.Metadata[metadata.TargetsType], error) {
+func (w *walker) load(ref roleRef, meta *metadata.MetaFiles) (*metadata.Metadata[metadata.TargetsType], error) {
 	local := filepath.Join(w.metaDir, url.PathEscape(ref.name)+".json")
 	if b, err := readFileBounded(local, w.maxSize); err == nil {
 		md, err := w.tm.UpdateDelegatedTargets(b, ref.name, ref.parent)
@@ -124,10 +170,6 @@ func (w *walker) load(ctx context.Context, ref roleRef) (*metadata.Metadata[meta
 			return md, nil
 		}
 		w.log.Debug("stored role is not current; downloading it", zap.String("role", ref.name), zap.Error(err))
-	}
-	meta, ok := w.tm.Snapshot.Signed.Meta[ref.name+".json"]
-	if !ok {
-		return nil, fmt.Errorf("role %q, delegated by %q, is not listed in snapshot.json", ref.name, ref.parent)
 	}
 	file := url.PathEscape(ref.name) + ".json"
 	if w.consistent {
