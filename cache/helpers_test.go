@@ -9,10 +9,12 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
@@ -282,3 +284,9 @@ func (w *progressWriter) Bytes() []byte {
 }
 
 func inmemoryDriver() storagedriver.StorageDriver { return inmemory.New() }
+
+// runGC runs a collection and lets cleanups (runtime.AddCleanup) run.
+func runGC() {
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond)
+}
