@@ -2,4 +2,37 @@
 // TUF trust repository: it refreshes with go-tuf v2, walks all delegations,
 // enforces expiry between refreshes and downloads verified targets (such as
 // in-toto metadata) on demand.
+//
+// # Repository layout
+//
+// A trust repository is a standard TUF 1.0 repository with consistent
+// snapshots, served over http(s) or copied to a local directory:
+//
+//	<repo>/metadata/N.root.json, timestamp.json, V.snapshot.json,
+//	                V.targets.json, V.<role>.json
+//	<repo>/targets/<dir>/<sha256>.<base>   (target "<dir>/<base>")
+//
+// Config.Targets defaults to the sibling "targets" of Config.Metadata. A
+// delegated role whose name contains "/" is requested as
+// V.<role with "/" escaped as %2F>.json; a static file server decodes that
+// to the path V.<role>.json with "/" as a directory separator, and a local
+// directory may hold either form.
+//
+// # Trust
+//
+// The pinned root (Config.Root) is the only trust anchor; nothing is
+// trusted on first use. Each Refresh runs a fresh go-tuf Updater over the
+// persistent state directory, so rollback and freeze protection survive
+// restarts, loads every delegated role (explicit, path_hash_prefixes and
+// succinct hash bins), and resolves every listed name through go-tuf's
+// GetTargetInfo: a role cannot vouch for a name outside its delegated
+// paths, and terminating delegations end the search as TUF defines.
+// Targets without a sha256 hash are ignored.
+//
+// The resulting Index expires at the earliest expiry of the root,
+// timestamp, snapshot, top-level targets and every delegated role it was
+// built from. From then on Repository.Index fails with ErrExpired until a
+// refresh succeeds, even if the trust server stays unreachable: a frozen
+// or unreachable server can delay revocation by at most the metadata
+// lifetime, never make it permanent.
 package trustfetch

@@ -328,3 +328,18 @@ func TestMixAndMatch(t *testing.T) {
 		})
 	}
 }
+
+// go-tuf verifies with the injected clock too, so that refresh-time and
+// between-refresh expiry agree.
+func TestRefreshUsesInjectedClock(t *testing.T) {
+	r := releasesRepo(t)
+	srv := newTrustServer(t, r.dir)
+	clock := newTestClock()
+	clock.Set(r.timestamp.Signed.Expires.Add(time.Second))
+	repo := r.open(srv.metadataURL(), func(_ *Config, o *Options) { o.Now = clock.Now })
+	_, err := repo.Index()
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(ue.LastRefresh, &metadata.ErrExpiredMetadata{}) {
+		t.Fatalf("Index with the clock past the timestamp's expiry: %v", err)
+	}
+}
