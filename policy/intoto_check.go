@@ -67,6 +67,9 @@ func (c *inTotoChecker) check(ctx context.Context, ts TrustSource, ix *trustfetc
 		if !ok {
 			return nil, fmt.Errorf("in-toto metadata %q is not a target of the trust repository", n)
 		}
+		if t.Length > intoto.MaxMetadataBytes {
+			return nil, fmt.Errorf("in-toto metadata %q is %d bytes, more than the %d allowed", n, t.Length, intoto.MaxMetadataBytes)
+		}
 		b, err := ts.FetchTarget(ctx, t)
 		if err != nil {
 			return nil, fmt.Errorf("fetch %q: %w", n, err)
