@@ -395,3 +395,42 @@ func TestTagsList(t *testing.T) {
 		t.Fatalf("tags %v", tags)
 	}
 }
+
+// Bad manifests from upstream get a clear error and are never cached.
+func TestBadUpstreamManifests(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	img := e.up.PushRandomImage(t, "open/app:v1", 100, 1, types.OCIManifestSchema1)
+	d, _ := img.Digest()
+	for _, tc := range []struct {
+		name, path string
+		body       []byte
+		status     int
+		want       string
+	}{
+		{"malformed by tag", "/v2/open/app/manifests/v1", []byte("{not json"), 403, "parse manifest"},
+		{"wrong bytes for a digest", "/v2/open/app/manifests/" + d.String(), []byte(`{"schemaVersion":2}`), 502, "wrong bytes, refused"},
+		{"oversized", "/v2/open/app/manifests/v1", bytes.Repeat([]byte(" "), maxManifestBytes+10), 502, "byte limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				if strings.Contains(r.URL.Path, "/manifests/") {
+					w.Header().Set("Content-Type", mtOCIManifest)
+					w.Header().Set("Docker-Content-Digest", digest.FromBytes(tc.body).String())
+					w.Write(tc.body)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+			defer e.up.SetMiddleware(nil)
+			resp := e.get(t, "GET", tc.path, nil)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("status %d %s; want %d containing %q", resp.StatusCode, b, tc.status, tc.want)
+			}
+			if _, _, err := e.cache.GetManifest(t.Context(), digest.FromBytes(tc.body)); err == nil {
+				t.Fatal("bad manifest was cached")
+			}
+		})
+	}
+}
