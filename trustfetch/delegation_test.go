@@ -239,3 +239,24 @@ func TestVerifiedRolesReusedOnlyWhileUnchanged(t *testing.T) {
 		})
 	}
 }
+
+func TestReservedRoleNames(t *testing.T) {
+	for _, name := range []string{"timestamp", "snapshot", "root", "targets"} {
+		t.Run(name, func(t *testing.T) {
+			r := releasesRepo(t)
+			srv := newTrustServer(t, r.dir)
+			repo := r.open(srv.metadataURL(), nil)
+			r.delegate("targets/releases", metadata.DelegatedRole{Name: name, Paths: []string{"docker.io/acme/*"}}, 1)
+			r.publish()
+			err := repo.Refresh(t.Context())
+			if err == nil || !strings.Contains(err.Error(), "reserved for a top-level role") {
+				t.Fatalf("Refresh: %v", err)
+			}
+			// go-tuf's state is intact: a repaired repository refreshes.
+			r.roles["targets/releases"].Signed.Delegations = nil
+			r.dirty["targets/releases"] = true
+			r.publish()
+			must(t, repo.Refresh(t.Context()))
+		})
+	}
+}

@@ -44,9 +44,8 @@ type Repository struct {
 	verified map[string]verifiedRole
 	metrics  *metrics
 
-	mu          sync.Mutex
-	lastErr     error
-	lastSuccess time.Time
+	mu      sync.Mutex
+	lastErr error // the last refresh's failure, nil after a success
 }
 
 // Open validates cfg, loads the pinned root and attempts a first refresh.
@@ -74,7 +73,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Repository, error) {
 	}
 	client := opts.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: time.Minute, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		client = &http.Client{Timeout: time.Minute}
 	}
 	r.meta, r.targets = newStore(rc.metadata, client), newStore(rc.targets, client)
 	if rc.metadata.url != nil {
@@ -163,7 +162,7 @@ func (r *Repository) Refresh(ctx context.Context) error {
 	if verified != nil {
 		r.verified = verified
 	}
-	r.lastErr, r.lastSuccess = nil, r.now()
+	r.lastErr = nil
 	fields := []zap.Field{
 		zap.Int64("root", ix.versions.Root), zap.Int64("timestamp", ix.versions.Timestamp),
 		zap.Int64("snapshot", ix.versions.Snapshot), zap.Int64("targets", ix.versions.Targets),

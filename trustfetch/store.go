@@ -68,7 +68,7 @@ func (s *httpStore) get(ctx context.Context, rel string, limit int64) ([]byte, e
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096)) // let the connection be reused
-		return nil, fmt.Errorf("GET %s: %s: %w", u, res.Status, &metadata.ErrDownloadHTTP{StatusCode: res.StatusCode, URL: u})
+		return nil, &metadata.ErrDownloadHTTP{StatusCode: res.StatusCode, URL: u}
 	}
 	if res.ContentLength > limit {
 		return nil, &tooLargeError{where: u, limit: limit}
@@ -170,7 +170,7 @@ func (f *tufFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([
 	if errors.As(err, &he) && he.StatusCode == http.StatusForbidden && isRootFile(rel) {
 		// Object stores without list permission answer 403 for a missing
 		// key; python-tuf likewise ends root rotation on 403 or 404.
-		return nil, fmt.Errorf("%w", &metadata.ErrDownloadHTTP{StatusCode: http.StatusNotFound, URL: u})
+		return nil, &metadata.ErrDownloadHTTP{StatusCode: http.StatusNotFound, URL: u}
 	}
 	return b, err
 }

@@ -23,6 +23,8 @@ const maxRoles = 1 << 16
 
 type roleRef struct{ name, parent string }
 
+var topLevel = map[string]bool{metadata.ROOT: true, metadata.TIMESTAMP: true, metadata.SNAPSHOT: true, metadata.TARGETS: true}
+
 // verifiedRole is a delegated role verified by an earlier refresh, kept so
 // that an unchanged role is not parsed and verified again: in a hash-bin
 // repository one changed bin would otherwise cost re-verifying all of them.
@@ -78,6 +80,10 @@ func (w *walker) loadAll(ctx context.Context) (map[string]string, error) {
 		}
 		ref := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		if ref.parent != metadata.ROOT && topLevel[ref.name] {
+			// Its stored copy would overwrite go-tuf's state for that role.
+			return nil, fmt.Errorf("role %q delegates to %q, a name reserved for a top-level role", ref.parent, ref.name)
+		}
 		if loaded[ref.name] {
 			// go-tuf caches a role by name whichever delegator led to it
 			// first; a name-by-name walk could reach it first through this
@@ -141,6 +147,9 @@ func delegatedRoles(d *metadata.Delegations, room int) ([]string, error) {
 	case d == nil:
 		return nil, nil
 	case d.Roles != nil:
+		if len(d.Roles) > room {
+			return nil, fmt.Errorf("delegates to %d roles; at most %d more are allowed", len(d.Roles), room)
+		}
 		names := make([]string, len(d.Roles))
 		for i := range d.Roles {
 			names[i] = d.Roles[i].Name
