@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/trustproxy/trustproxy/publish"
+)
+
+// trustRepo is a real TUF repository made with the publish package: the
+// images the scenarios pull, signed the way `trustproxy trust add` signs
+// them, plus synthetic filler targets so the index has the size under test.
+type trustRepo struct {
+	dir, keysDir string
+	repo         *publish.Repo
+	// filler is the number of synthetic targets (fillerName(0..filler-1)).
+	filler int
+	// buildSeconds is how long staging and signing the filler took.
+	buildSeconds float64
+}
+
+// fillerName is the i-th synthetic target: 100 tags per repository, so a
+// 100,000-target index spans 1,000 repositories of the bench upstream.
+func fillerName(i int) string {
+	return fmt.Sprintf("%s/fill/r%04d:t%03d", upstreamName, i/100, i%100)
+}
+
+// fillerRepoTag is fillerName without the upstream prefix: what a client asks for.
+func fillerRepoTag(i int) (repo, tag string) {
+	return fmt.Sprintf("fill/r%04d", i/100), fmt.Sprintf("t%03d", i%100)
+}
+
+// fillerManifest is the exact manifest the i-th filler target vouches for:
+// a small OCI image manifest with made-up (but well-formed) descriptors.
+func fillerManifest(i int) []byte {
+	cfg := sha256.Sum256([]byte(fmt.Sprintf("config-%d", i)))
+	layer := sha256.Sum256([]byte(fmt.Sprintf("layer-%d", i)))
+	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}`,
+		hex.EncodeToString(cfg[:]), 400+i%1000, hex.EncodeToString(layer[:]), 1<<20+i))
+}
+
+const ociManifestType = "application/vnd.oci.image.manifest.v1+json"
+
+// newTrustRepo initialises a repository in dir/repo with keys in dir/keys.
+func newTrustRepo(ctx context.Context, dir string) (*trustRepo, error) {
+	t := &trustRepo{dir: filepath.Join(dir, "repo"), keysDir: filepath.Join(dir, "keys")}
+	r, err := publish.Init(ctx, t.dir, t.keysDir, publish.InitOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("init trust repository: %w", err)
+	}
+	t.repo = r
+	return t, nil
+}
+
+// rootPath is the root.json clients pin.
+func (t *trustRepo) rootPath() string { return t.repo.RootPath() }
+
+// metadataDir is what trustproxy's trust.<name>.metadata points at.
+func (t *trustRepo) metadataDir() string { return filepath.Join(t.dir, "metadata") }
+
+// signImage adds the manifest repoTag points at on the upstream as target
+// "<upstream>/<repo>:<tag>", exactly as proxy/trustenv_test.go does.
+func (t *trustRepo) signImage(ctx context.Context, upstreamHost, repoTag string) (publish.Descriptor, error) {
+	ref, err := publish.ParseReference(upstreamHost+"/"+repoTag, true)
+	if err != nil {
+		return publish.Descriptor{}, err
+	}
+	desc, _, err := publish.ResolveImage(ctx, ref)
+	if err != nil {
+		return publish.Descriptor{}, err
+	}
+	custom := map[string]any{"mediaType": desc.MediaType}
+	if _, err := t.repo.AddTarget("targets", upstreamName+"/"+repoTag, desc.Size, desc.SHA256(), custom); err != nil {
+		return publish.Descriptor{}, fmt.Errorf("add target %s: %w", repoTag, err)
+	}
+	return desc, nil
+}
+
+// addFiller stages n synthetic targets in one write and publishes.
+//
+// publish.Repo.AddTarget re-reads and rewrites the whole working copy of the
+// role on every call (O(n) each, O(n²) for n targets: hours at 100,000), and
+// the publish package has no batch API yet. So the working copy the
+// publisher keeps in <repo>/staging/roles/targets.json is extended here in
+// one go, with go-tuf's own types; everything that makes the repository
+// trustworthy (versions, expiry, signing, snapshot, timestamp) is still done
+// by publish.Repo.Publish.
+func (t *trustRepo) addFiller(ctx context.Context, n int) error {
+	start := time.Now()
+	path := filepath.Join(t.dir, "staging", "roles", "targets.json")
+	md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromFile(path)
+	if err != nil {
+		return fmt.Errorf("read staged targets: %w", err)
+	}
+	custom := json.RawMessage(`{"mediaType":"` + ociManifestType + `"}`)
+	for i := range n {
+		body := fillerManifest(i)
+		sum := sha256.Sum256(body)
+		tf := metadata.TargetFile()
+		tf.Path = fillerName(i)
+		tf.Length = int64(len(body))
+		tf.Hashes = metadata.Hashes{"sha256": sum[:]}
+		c := custom
+		tf.Custom = &c
+		md.Signed.Targets[tf.Path] = tf
+	}
+	b, err := md.ToBytes(false)
+	if err != nil {
+		return fmt.Errorf("encode staged targets: %w", err)
+	}
+	tmp := path + ".bench"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// A fresh Repo reads the working copy we just extended.
+	r, err := publish.Open(t.dir, t.keysDir, publish.Options{})
+	if err != nil {
+		return fmt.Errorf("reopen trust repository: %w", err)
+	}
+	t.repo = r
+	if _, err := r.Publish(ctx); err != nil {
+		return err
+	}
+	t.filler = n
+	t.buildSeconds = time.Since(start).Seconds()
+	return nil
+}
+
+// publish signs and publishes what is staged.
+func (t *trustRepo) publish(ctx context.Context) error {
+	_, err := t.repo.Publish(ctx)
+	return err
+}
+
+// targetsFileBytes is the size of the newest published targets.json: what
+// every client downloads and verifies on a refresh that finds it changed.
+func (t *trustRepo) targetsFileBytes() int64 {
+	var best int64
+	var bestV int64
+	entries, _ := os.ReadDir(t.metadataDir())
+	for _, e := range entries {
+		var v int64
+		if _, err := fmt.Sscanf(e.Name(), "%d.targets.json", &v); err == nil && v > bestV {
+			if fi, err := e.Info(); err == nil {
+				bestV, best = v, fi.Size()
+			}
+		}
+	}
+	return best
+}
