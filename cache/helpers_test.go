@@ -290,3 +290,5 @@ func runGC() {
 	runtime.GC()
 	time.Sleep(10 * time.Millisecond)
 }
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
