@@ -50,10 +50,17 @@ mkdir -p "$ctx/trustproxy/tmp"
 
 build() { # image dockerfile context
   echo "build-images: docker build $1"
+  local old
+  old=$(docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true)
   # The legacy builder's deprecation notice goes to stderr: show it only on failure.
   if ! docker build -q -t "$1" -f "$2" "$3" >"$ctx/build.log" 2>&1; then
     cat "$ctx/build.log" >&2
     return 1
+  fi
+  # The image this tag named before is now untagged: remove it unless a
+  # container still uses it.
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$1")" ]; then
+    docker image rm "$old" >/dev/null 2>&1 || true
   fi
 }
 build "trustproxy/trustproxy:$tag" "$repo/Dockerfile" "$ctx/trustproxy"

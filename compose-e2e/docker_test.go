@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -39,7 +40,9 @@ func TestDockerEngine(t *testing.T) {
 	var pulled []string
 	t.Cleanup(func() {
 		if len(pulled) > 0 {
-			_, _ = tool(t, nil, "docker", append([]string{"image", "rm", "-f"}, pulled...)...)
+			if out, err := toolCtx(context.Background(), nil, "docker", append([]string{"image", "rm", "-f"}, pulled...)...); err != nil {
+				t.Errorf("remove the pulled images: %v\n%s", err, out)
+			}
 		}
 	})
 	pull := func(t *testing.T, repoTag string) string {

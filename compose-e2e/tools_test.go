@@ -51,7 +51,12 @@ func needRoot(t *testing.T) {
 // tool runs a client command with noEgress and returns its combined output.
 func tool(t *testing.T, env []string, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	return toolCtx(t.Context(), env, name, args...)
+}
+
+// toolCtx is tool for cleanups, which run after t.Context() is canceled.
+func toolCtx(ctx context.Context, env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(append(os.Environ(), noEgress()...), env...)

@@ -46,7 +46,7 @@ func probe(ctx context.Context, url string, insecure bool) error {
 		return fmt.Errorf("request %s: %w", url, err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil // a probe of loopback must never go through HTTP_PROXY
+	tr.Proxy = nil // the probe asks this container, never a proxy from the environment
 	if insecure {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // see the package comment
 	}

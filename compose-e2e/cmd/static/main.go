@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,21 +25,29 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *addr, *root); err != nil {
+	if err := run(ctx, *addr, *root); err != nil {
 		fmt.Fprintf(os.Stderr, "static: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func serve(ctx context.Context, addr, root string) error {
+func run(ctx context.Context, addr, root string) error {
 	if fi, err := os.Stat(root); err != nil {
 		return fmt.Errorf("root: %w", err)
 	} else if !fi.IsDir() {
 		return fmt.Errorf("root %s is not a directory", root)
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return serve(ctx, ln, root)
+}
+
+// serve serves root on ln until ctx is done.
+func serve(ctx context.Context, ln net.Listener, root string) error {
 	files := http.FileServer(http.Dir(root))
 	hs := &http.Server{
-		Addr:              addr,
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// TUF clients must see every new timestamp: no caching.
@@ -47,11 +56,11 @@ func serve(ctx context.Context, addr, root string) error {
 		}),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
-	log.Printf("static: serving %s on %s", root, addr)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Printf("static: serving %s on %s", root, ln.Addr())
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", addr, err)
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
