@@ -122,6 +122,7 @@ func (e *benchEnv) coldBlob(ctx context.Context, rep *Report) error {
 	layer, size := big.layers[0].String(), big.sizes[0]
 	secs := map[string][]float64{}
 	rss := map[string][]float64{}
+	cpu, cpuAll := map[string][]float64{}, map[string][]float64{}
 	for run := range e.s.ColdRuns {
 		d, err := e.getBlob(ctx, e.upstream.url, big.repo, layer, size, false)
 		if err != nil {
@@ -136,7 +137,7 @@ func (e *benchEnv) coldBlob(ctx context.Context, rep *Report) error {
 		err = e.manifestRequest(ctx, tp.url, big.repo, "v1", "GET", big.dgst())
 		if err == nil {
 			err = e.profile(tp, fmt.Sprintf("cold-blob-%d", run), func() error {
-				d, err = e.getBlob(ctx, tp.url, big.repo, layer, size, run == 0)
+				d, err = e.coldGet(tp, big.repo, layer, size, run == 0, cpu, cpuAll, colTP)
 				return err
 			})
 		}
@@ -155,7 +156,7 @@ func (e *benchEnv) coldBlob(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		d, err = e.getBlob(ctx, dp.url, big.repo, layer, size, run == 0)
+		d, err = e.coldGet(dp, big.repo, layer, size, run == 0, cpu, cpuAll, colDist)
 		if err == nil {
 			secs[colDist] = append(secs[colDist], d.Seconds())
 			if hwm, herr := dp.procStatus("VmHWM"); herr == nil {
@@ -176,10 +177,28 @@ func (e *benchEnv) coldBlob(ctx context.Context, rep *Report) error {
 		}
 	}
 	rep.add(sampled(scColdBlob, fmt.Sprintf("%d MiB blob, cold: throughput", e.s.BlobMiB), "MiB/s", "higher", tput))
+	rep.add(sampled(scColdBlob, "proxy CPU until the client has the blob", "s", "lower", cpu))
+	rep.add(sampled(scColdBlob, "proxy CPU including its cache commit", "s", "lower", cpuAll))
 	rep.add(sampled(scColdBlob, "peak RSS of the proxy process", "MiB", "lower", rss))
 	speedup := r.ratio(colDist, colTP)
 	rep.target("cold blob: distribution proxy time / trustproxy time", "≥ 1.5", speedup, "×", speedup >= 1.5)
 	return nil
+}
+
+// coldGet GETs a cold blob from s and records s's CPU time: until the
+// client has the last byte, and until s has gone idle again (its cache
+// commit done).
+func (e *benchEnv) coldGet(s *server, repo, layer string, size int64, verify bool, cpu, cpuAll map[string][]float64, col string) (time.Duration, error) {
+	c0, cerr := s.cpuSeconds()
+	d, err := e.getBlob(context.Background(), s.url, repo, layer, size, verify)
+	if err != nil || cerr != nil {
+		return d, err
+	}
+	c1, _ := s.cpuSeconds()
+	c2 := s.waitIdle(5 * time.Second)
+	cpu[col] = append(cpu[col], c1-c0)
+	cpuAll[col] = append(cpuAll[col], c2-c0)
+	return d, nil
 }
 
 // concurrentCold: N clients ask a fresh proxy for the same cold blob at
@@ -191,6 +210,7 @@ func (e *benchEnv) concurrentCold(ctx context.Context, rep *Report) error {
 	path := "/v2/" + big.repo + "/blobs/" + layer
 	n := e.s.ConcurrentPulls
 	gets, tput, wall, peak, base, clientMed := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+	cpuUsed := map[string]float64{}
 	for _, col := range []string{colTP, colDist} {
 		var s *server
 		var err error
@@ -215,6 +235,7 @@ func (e *benchEnv) concurrentCold(ctx context.Context, rep *Report) error {
 			base[col] = float64(rss) / mib
 		}
 		resetErr := s.resetPeakRSS()
+		c0, _ := s.cpuSeconds()
 		var wg sync.WaitGroup
 		durs := make([]float64, n)
 		errs := make([]error, n)
@@ -238,6 +259,7 @@ func (e *benchEnv) concurrentCold(ctx context.Context, rep *Report) error {
 			return nil
 		})
 		el := time.Since(start)
+		cpuUsed[col] = s.waitIdle(5*time.Second) - c0
 		hwm, hwmErr := s.procStatus("VmHWM")
 		e.discard(s)
 		for _, err := range errs {
@@ -269,6 +291,7 @@ func (e *benchEnv) concurrentCold(ctx context.Context, rep *Report) error {
 	rep.add(single(scConcurrent, title+": wall time", "s", "lower", wall))
 	rep.add(single(scConcurrent, title+": aggregate throughput", "MiB/s", "higher", tput))
 	rep.add(single(scConcurrent, title+": median client time", "s", "lower", clientMed))
+	rep.add(single(scConcurrent, title+": proxy CPU", "s", "lower", cpuUsed))
 	rep.add(single(scConcurrent, "proxy RSS before the pulls", "MiB", "lower", base))
 	rep.add(single(scConcurrent, "proxy peak RSS during the pulls", "MiB", "lower", peak))
 	g, ok := gets[colTP]

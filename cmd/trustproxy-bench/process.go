@@ -161,6 +161,22 @@ func (s *server) cpuSeconds() (float64, error) {
 	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
 }
 
+// waitIdle waits until the process has used no CPU for 200 ms (at most
+// max), and returns its CPU time then.
+func (s *server) waitIdle(max time.Duration) float64 {
+	deadline := time.Now().Add(max)
+	last, _ := s.cpuSeconds()
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		c, err := s.cpuSeconds()
+		if err != nil || c == last {
+			return c
+		}
+		last = c
+	}
+	return last
+}
+
 // tail returns the last n lines of a file.
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)
