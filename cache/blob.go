@@ -29,7 +29,8 @@ type Blob interface {
 	// ErrDigestMismatch / ErrSizeMismatch / the upstream error, so the HTTP
 	// layer can abort the response instead of completing it with bad bytes.
 	// For a committed blob on the filesystem driver the reader is the
-	// *os.File itself (sendfile-friendly).
+	// *os.File itself (sendfile-friendly). If a committed blob was evicted
+	// since Blob returned, the error wraps ErrNotFound: call Blob again.
 	NewReader(ctx context.Context, offset int64) (io.ReadCloser, error)
 }
 
@@ -47,6 +48,9 @@ func (c *Cache) Blob(ctx context.Context, dgst digest.Digest, expectedSize int64
 	}
 	if fetch == nil {
 		return nil, fmt.Errorf("blob %s: nil fetch function", dgst)
+	}
+	if err := ctx.Err(); err != nil { // do not start a download nobody waits for
+		return nil, fmt.Errorf("blob %s: %w", dgst, context.Cause(ctx))
 	}
 	if expectedSize < 0 {
 		expectedSize = -1

@@ -34,6 +34,7 @@ func TestBlobMissThenHit(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("miss read: %d bytes, err %v", len(got), err)
 			}
+			miss := b
 			c.wg.Wait()
 
 			size, err := c.StatBlob(ctx, dgst)
@@ -63,6 +64,18 @@ func TestBlobMissThenHit(t *testing.T) {
 				t.Fatalf("hit read: %d bytes, err %v", len(got), err)
 			}
 			// The handle from the miss now reads the committed copy.
+			rc, err = miss.NewReader(ctx, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, isFile := rc.(*os.File); isFile != (dc.name == "filesystem") {
+				t.Errorf("reader from the miss handle after commit is %T, want the driver's reader", rc)
+			}
+			got, err = readAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data[5:]) {
+				t.Fatalf("miss handle after commit: %d bytes, err %v", len(got), err)
+			}
 			if n := up.calls.Load(); n != 1 {
 				t.Fatalf("fetch called %d times, want 1", n)
 			}
@@ -80,6 +93,44 @@ func TestBlobMissThenHit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestEmptyBlob(t *testing.T) {
+	for _, dc := range driverCases {
+		t.Run(dc.name, func(t *testing.T) {
+			ctx := context.Background()
+			d, _ := dc.new(t)
+			c, _ := newTestCache(t, d, Options{})
+			dgst := digest.FromBytes(nil)
+			for _, expected := range []int64{0, -1} {
+				b, err := c.Blob(ctx, dgst, expected, staticUpstream(nil).fetch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := readBlob(t, b, 0); err != nil || len(got) != 0 {
+					t.Fatalf("empty blob (expected %d): %d bytes, %v", expected, len(got), err)
+				}
+				c.wg.Wait()
+			}
+			if n, err := c.StatBlob(ctx, dgst); err != nil || n != 0 {
+				t.Fatalf("empty blob not committed: %d, %v", n, err)
+			}
+		})
+	}
+}
+
+func TestBlobCallerAlreadyGone(t *testing.T) {
+	c, _ := newTestCache(t, inmemoryDriver(), Options{})
+	data, dgst := randomBytes(t, 10)
+	up := staticUpstream(data)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Blob(ctx, dgst, -1, up.fetch); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Blob with a cancelled context: %v", err)
+	}
+	if up.calls.Load() != 0 {
+		t.Fatal("a caller that was already gone started an upstream fetch")
 	}
 }
 

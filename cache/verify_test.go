@@ -138,6 +138,7 @@ func TestBlobContentLengthContradictsExpectedSize(t *testing.T) {
 	if _, err := c.Blob(context.Background(), dgst, 1000, up.fetch); !errors.Is(err, ErrSizeMismatch) {
 		t.Fatalf("Blob: %v, want ErrSizeMismatch", err)
 	}
+	c.wg.Wait() // the download goroutine counts the failure after Blob returned
 	if got := metricValue(t, reg, "trustproxy_cache_size_mismatches_total"); got != 1 {
 		t.Errorf("size mismatches = %v, want 1", got)
 	}
