@@ -84,9 +84,32 @@ func TestContainerd(t *testing.T) {
 			t.Fatalf("%s: digest %s; want the signed index %s", ref, d, s.seed.multi)
 		}
 	})
+	// Why CLIENTS.md insists on server = the proxy: with the registry as
+	// server, containerd goes on to it after the proxy's 403 and the
+	// unsigned image arrives.
+	t.Run("server = registry bypasses denials", func(t *testing.T) {
+		dir := filepath.Join(hostsDir, upstreamName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bypass := fmt.Sprintf("server = \"http://%s\"\n\n[host.\"http://%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", s.registry, s.proxy)
+		if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(bypass), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ref := upstreamName + "/acme/unsigned:1.0"
+		if out, err := pull(ref); err != nil {
+			t.Fatalf("with the registry as server the pull should fall back to it: %v\n%s", err, out)
+		}
+		if d := digestOf(t, ref); d != s.seed.unsigned {
+			t.Fatalf("%s: digest %s; want the unsigned %s straight from the registry", ref, d, s.seed.unsigned)
+		}
+	})
 	t.Run("requests carry ?ns=", func(t *testing.T) {
-		var seen, denied bool
+		var seen, denied, bypassDenied bool
 		for _, l := range s.proxyRequests(t, start) {
+			if l.Path == "/v2/acme/unsigned/manifests/1.0" && l.Upstream == upstreamName && l.Status == 403 {
+				bypassDenied = true // the proxy was asked first, and said no
+			}
 			if l.Path == "/v2/acme/signed/manifests/1.0" && l.Upstream == mirrorName && l.Decision == "allow" {
 				seen = true
 			}
@@ -94,8 +117,9 @@ func TestContainerd(t *testing.T) {
 				denied = true
 			}
 		}
-		if !seen || !denied {
-			t.Fatalf("trustproxy's log has no un-prefixed acme/signed request served from upstream %s (%v) or acme/unsigned denied (%v): ?ns= was not honoured", mirrorName, seen, denied)
+		if !seen || !denied || !bypassDenied {
+			t.Fatalf("trustproxy's log lacks un-prefixed requests routed by ?ns=: acme/signed served from %s (%v), acme/unsigned denied from %s (%v) and from %s (%v)",
+				mirrorName, seen, mirrorName, denied, upstreamName, bypassDenied)
 		}
 	})
 }

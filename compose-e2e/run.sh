@@ -29,12 +29,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 start=$(date +%s)
+log=$(mktemp "${TMPDIR:-/tmp}/compose-e2e.XXXXXX")
+trap 'rm -f "$log"' EXIT
 set +e
-go test -count=1 -v -timeout 30m ./compose-e2e/ "$@" 2>&1 | tee /dev/stderr | grep -E '^(--- |ok |FAIL)' >"${TMPDIR:-/tmp}/compose-e2e-summary.$$"
+go test -count=1 -v -timeout 30m ./compose-e2e/ "$@" 2>&1 | tee "$log"
 code=${PIPESTATUS[0]}
 set -e
 echo
 echo "run.sh: summary ($(( $(date +%s) - start ))s):"
-cat "${TMPDIR:-/tmp}/compose-e2e-summary.$$"
-rm -f "${TMPDIR:-/tmp}/compose-e2e-summary.$$"
+grep -E '^(--- |ok |FAIL)' "$log" || true
 exit "$code"
