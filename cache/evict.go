@@ -15,40 +15,51 @@ func (c *Cache) evictIfNeeded(ctx context.Context) {
 	if c.maxSize <= 0 {
 		return
 	}
-	type victim struct {
-		k    key
-		size int64
-		done chan struct{}
-	}
-	var victims []victim
+	var victims []entry
 	c.mu.Lock()
 	for el := c.ix.lru.Back(); el != nil && c.ix.bytes > c.maxSize; {
 		prev := el.Prev()
-		e := el.Value.(*entry)
-		if c.pending[e.key] == 0 && c.evicting[e.key] == nil {
-			c.ix.remove(e)
-			ch := make(chan struct{})
-			c.evicting[e.key] = ch
-			victims = append(victims, victim{e.key, e.size, ch})
+		if e := el.Value.(*entry); c.unindexLocked(e) {
+			victims = append(victims, *e)
 		}
 		el = prev
 	}
-	c.updateGaugesLocked()
 	c.mu.Unlock()
 
-	ctx = context.WithoutCancel(ctx) // the index already forgot them; finish the deletes
 	for _, v := range victims {
-		if err := c.deleteObject(ctx, v.k); err != nil {
-			c.log.Warn("evicted object not deleted from storage", zap.Stringer("object", v.k), zap.Error(err))
+		if err := c.deleteUnindexed(ctx, v.key); err != nil {
+			c.log.Warn("evicted object not deleted from storage", zap.Stringer("object", v.key), zap.Error(err))
 		} else {
-			c.log.Debug("evicted", zap.Stringer("object", v.k), zap.Int64("size", v.size))
+			c.log.Debug("evicted", zap.Stringer("object", v.key), zap.Int64("size", v.size))
 		}
 		c.m.evictions.Inc()
-		c.mu.Lock()
-		delete(c.evicting, v.k)
-		c.mu.Unlock()
-		close(v.done)
 	}
+}
+
+// unindexLocked removes e from the index and marks its key as being deleted,
+// unless it is being written or already being deleted. Call deleteUnindexed
+// next.
+func (c *Cache) unindexLocked(e *entry) bool {
+	if c.pending[e.key] > 0 || c.evicting[e.key] != nil {
+		return false
+	}
+	c.ix.remove(e)
+	c.evicting[e.key] = make(chan struct{})
+	c.updateGaugesLocked()
+	return true
+}
+
+// deleteUnindexed deletes the objects of a key taken out by unindexLocked
+// and releases writers waiting for that.
+func (c *Cache) deleteUnindexed(ctx context.Context, k key) error {
+	// The index already forgot the object: finish even if the caller left.
+	err := c.deleteObject(context.WithoutCancel(ctx), k)
+	c.mu.Lock()
+	ch := c.evicting[k]
+	delete(c.evicting, k)
+	c.mu.Unlock()
+	close(ch)
+	return err
 }
 
 // deleteObject removes an object's data first (its commit point), then the

@@ -148,20 +148,12 @@ func (c *Cache) readSmall(ctx context.Context, path string, limit int64) ([]byte
 func (c *Cache) drop(ctx context.Context, k key) {
 	c.mu.Lock()
 	e := c.ix.get(k)
-	if e == nil || c.pending[k] > 0 || c.evicting[k] != nil {
-		c.mu.Unlock()
+	ok := e != nil && c.unindexLocked(e)
+	c.mu.Unlock()
+	if !ok {
 		return
 	}
-	c.ix.remove(e)
-	ch := make(chan struct{})
-	c.evicting[k] = ch
-	c.updateGaugesLocked()
-	c.mu.Unlock()
-	if err := c.deleteObject(context.WithoutCancel(ctx), k); err != nil {
-		c.log.Warn("corrupted object not deleted from storage", zap.Stringer("object", k), zap.Error(err))
+	if err := c.deleteUnindexed(ctx, k); err != nil {
+		c.log.Warn("object not deleted from storage", zap.Stringer("object", k), zap.Error(err))
 	}
-	c.mu.Lock()
-	delete(c.evicting, k)
-	c.mu.Unlock()
-	close(ch)
 }
