@@ -26,6 +26,20 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 	}
 	info.decision = "child-of:" + g.decision.Target
 	ctx := r.Context()
+	if r.Method == http.MethodHead {
+		// A HEAD must not start a download: the cache or the approved
+		// descriptor knows the size.
+		if n, err := s.cache.StatBlob(ctx, dg); err == nil {
+			info.cache = "hit"
+			writeBlobHeaders(w, dg, n)
+			return nil
+		}
+		if size >= 0 {
+			info.cache = "miss"
+			writeBlobHeaders(w, dg, size)
+			return nil
+		}
+	}
 	blob, err := s.cache.Blob(ctx, dg, size, func(ctx context.Context) (io.ReadCloser, int64, error) {
 		return s.fetchBlob(ctx, rt, dg)
 	})
@@ -43,10 +57,7 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 	}
 	total := blob.Size()
 	h := w.Header()
-	h.Set("Docker-Content-Digest", dg.String())
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("Etag", `"`+dg.String()+`"`)
+	setBlobHeaders(h, dg)
 	start, length, partial, rerr := parseRange(r.Header.Get("Range"), total)
 	if rerr != nil {
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(total, 10))
@@ -88,6 +99,19 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+func writeBlobHeaders(w http.ResponseWriter, dg digest.Digest, size int64) {
+	setBlobHeaders(w.Header(), dg)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+}
+
+func setBlobHeaders(h http.Header, dg digest.Digest) {
+	h.Set("Docker-Content-Digest", dg.String())
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Etag", `"`+dg.String()+`"`)
 }
 
 // fetchBlob opens the blob's body on the upstream.
