@@ -72,20 +72,25 @@ func TestDockerEngine(t *testing.T) {
 	})
 }
 
-// TestDockerRegistryMirror starts a second dockerd (own data root, socket,
-// pidfile; the test's private containerd) whose daemon.json names the proxy
-// in registry-mirrors, and pulls Docker Hub style names through it.
+// TestDockerRegistryMirror starts a second dockerd whose daemon.json names
+// the proxy in registry-mirrors, and pulls Docker Hub style names through
+// it. The daemon has its own data root, socket, pidfile and containerd, and
+// runs in a network namespace of its own (reaching the proxy through a
+// forwarder on the namespace's loopback), so it leaves the machine's engine
+// and network alone.
 func TestDockerRegistryMirror(t *testing.T) {
 	s := needStack(t)
 	needTool(t, "dockerd")
 	needRoot(t)
+	hadBridge := linkExists(t, "docker0")
+	ns := newNetns(t)
+	mirror := ns.forward(t, s.proxy)
 	ctrd := startContainerd(t)
 	dir := shortTempDir(t, "dockerd")
 	sock := filepath.Join(dir, "docker.sock")
 	cfg := map[string]any{
-		"registry-mirrors": []string{"http://" + s.proxy},
-		// Everything else keeps this daemon away from the machine's own.
-		"data-root": filepath.Join(dir, "root"), "exec-root": filepath.Join(dir, "exec"),
+		"registry-mirrors": []string{"http://" + mirror},
+		"data-root":        filepath.Join(dir, "root"), "exec-root": filepath.Join(dir, "exec"),
 		"pidfile": filepath.Join(dir, "docker.pid"), "hosts": []string{"unix://" + sock},
 		"containerd": ctrd, "containerd-namespace": "e2e-moby", "containerd-plugins-namespace": "e2e-moby-plugins",
 		"storage-driver": "vfs", "iptables": false, "ip6tables": false, "ip-masq": false, "bridge": "none",
@@ -95,7 +100,14 @@ func TestDockerRegistryMirror(t *testing.T) {
 	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, dir, "dockerd", nil, "--config-file", cfgPath)
+	nsenter, args := ns.exec("dockerd", "--config-file", cfgPath)
+	d := startDaemon(t, dir, nsenter, nil, args...)
+	t.Cleanup(func() {
+		d.stop(t)
+		if hadBridge && !linkExists(t, "docker0") {
+			t.Errorf("the machine's docker0 disappeared while the test's dockerd ran")
+		}
+	})
 	env := []string{"DOCKER_HOST=unix://" + sock}
 	d.waitFor(t, "its API", func() error {
 		cmd := exec.Command("docker", "version")
@@ -105,7 +117,7 @@ func TestDockerRegistryMirror(t *testing.T) {
 		}
 		return nil
 	})
-	if out := mustTool(t, env, "docker", "info", "--format", "{{json .RegistryConfig.Mirrors}}"); !strings.Contains(out, s.proxy) {
+	if out := mustTool(t, env, "docker", "info", "--format", "{{json .RegistryConfig.Mirrors}}"); !strings.Contains(out, mirror) {
 		t.Fatalf("the daemon does not list the mirror: %s", out)
 	}
 
@@ -140,4 +152,19 @@ func TestDockerRegistryMirror(t *testing.T) {
 			}
 		}
 	})
+}
+
+// linkExists says whether the machine has a network interface name.
+func linkExists(t *testing.T, name string) bool {
+	t.Helper()
+	out, err := toolCtx(context.Background(), nil, "ip", "-o", "link", "show")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.TrimSuffix(f[1], ":") == name {
+			return true
+		}
+	}
+	return false
 }
