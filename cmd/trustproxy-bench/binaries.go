@@ -95,17 +95,36 @@ func init() {
 
 // buildTrustproxy builds cmd/trustproxy into dir. With profiling, the hook
 // above is overlaid; the source tree is not touched.
-func buildTrustproxy(ctx context.Context, root, dir string, profiling bool, log io.Writer) (string, error) {
+//
+// userOverlay is a `go build -overlay` file of the caller's: it lets the
+// owner of a package measure a change (a patched copy of a file) without
+// touching the shared tree.
+func buildTrustproxy(ctx context.Context, root, dir string, profiling bool, userOverlay string, log io.Writer) (string, error) {
 	bin := filepath.Join(dir, "trustproxy")
 	args := []string{"build", "-o", bin}
+	replace := map[string]string{}
+	if userOverlay != "" {
+		b, err := os.ReadFile(userOverlay)
+		if err != nil {
+			return "", fmt.Errorf("overlay: %w", err)
+		}
+		var ov struct{ Replace map[string]string }
+		if err := json.Unmarshal(b, &ov); err != nil {
+			return "", fmt.Errorf("overlay %s: %w", userOverlay, err)
+		}
+		for k, v := range ov.Replace {
+			replace[k] = v
+		}
+	}
 	if profiling {
 		hook := filepath.Join(dir, "zz_benchprofile.go")
 		if err := os.WriteFile(hook, []byte(profileHook), 0o644); err != nil {
 			return "", err
 		}
-		ov, _ := json.Marshal(map[string]any{"Replace": map[string]string{
-			filepath.Join(root, "cmd", "trustproxy", "zz_benchprofile.go"): hook,
-		}})
+		replace[filepath.Join(root, "cmd", "trustproxy", "zz_benchprofile.go")] = hook
+	}
+	if len(replace) > 0 {
+		ov, _ := json.Marshal(map[string]any{"Replace": replace})
 		ovPath := filepath.Join(dir, "overlay.json")
 		if err := os.WriteFile(ovPath, ov, 0o644); err != nil {
 			return "", err

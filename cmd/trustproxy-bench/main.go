@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the JSON report to this file")
 	registry := fs.String("registry", "", "distribution registry binary (default: $TRUSTPROXY_BENCH_REGISTRY, else go install "+registryModule+"@"+registryVersion+" into the user cache)")
 	profile := fs.String("profile", "", "directory for CPU profiles of trustproxy per scenario (builds trustproxy with a pprof hook through a go build -overlay; nothing in the tree changes)")
+	overlay := fs.String("overlay", "", "build trustproxy with this `go build -overlay` file: measure a patched copy of a file without touching the tree")
 	keep := fs.Bool("keep", false, "keep the work directory (logs, configs, storage) for inspection")
 	only := fs.String("only", "", "comma-separated scenarios to run (default all): "+scenarioNames())
 	timeout := fs.Duration("timeout", 20*time.Minute, "stop the whole run after this long")
@@ -50,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		s = quickSettings()
 	}
-	s.Registry, s.ProfileDir, s.Keep = *registry, *profile, *keep
+	s.Registry, s.ProfileDir, s.Keep, s.Overlay = *registry, *profile, *keep, *overlay
 	if *only != "" {
 		sel, err := parseOnly(*only)
 		if err != nil {

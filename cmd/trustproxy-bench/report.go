@@ -192,6 +192,9 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintf(w, "trustproxy-bench, %s run, %s, %d CPUs, load %.2f → %.2f, %.0fs\n\n",
 		mode, rep.Started.Format(time.RFC3339), rep.Machine.CPUs, rep.Machine.LoadStart, rep.Machine.LoadEnd, rep.DurationSeconds)
+	if rep.Settings.Overlay != "" {
+		fmt.Fprintf(w, "trustproxy built with go build -overlay %s\n\n", rep.Settings.Overlay)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(tw, "scenario\tmetric\tunit\tupstream\ttrustproxy\tdist proxy\ttp/upstream\ttp/dist\t")
 	for _, r := range rep.Rows {

@@ -47,6 +47,7 @@ type Settings struct {
 
 	Registry   string          `json:"-"`
 	ProfileDir string          `json:"-"`
+	Overlay    string          `json:"overlay,omitempty"`
 	Keep       bool            `json:"-"`
 	Only       map[string]bool `json:"only,omitempty"`
 }

@@ -64,7 +64,7 @@ func runSuite(ctx context.Context, s Settings, log io.Writer) (*Report, error) {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, err
 	}
-	if e.tpBin, err = buildTrustproxy(ctx, root, binDir, s.ProfileDir != "", log); err != nil {
+	if e.tpBin, err = buildTrustproxy(ctx, root, binDir, s.ProfileDir != "", s.Overlay, log); err != nil {
 		return nil, err
 	}
 	if e.regBin, err = registryBinary(ctx, s.Registry, log); err != nil {
