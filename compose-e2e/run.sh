@@ -37,5 +37,5 @@ code=${PIPESTATUS[0]}
 set -e
 echo
 echo "run.sh: summary ($(( $(date +%s) - start ))s):"
-grep -E '^(--- |ok |FAIL)' "$log" || true
+grep -E '^ *(--- |ok |FAIL)' "$log" || true
 exit "$code"
