@@ -3,7 +3,7 @@
 #
 # Build (one command, from the repository root):
 #
-#     compose-e2e/build-images.sh            # -> trustproxy/trustproxy:dev
+#     compose-e2e/build-images.sh dev trustproxy    # -> trustproxy/trustproxy:dev
 #
 # The script builds static binaries on the host (CGO_ENABLED=0 go build of
 # ./cmd/trustproxy and ./compose-e2e/cmd/healthprobe) and hands this file a

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Builds, FROM scratch and without pulling any base image:
-#   trustproxy/trustproxy:TAG     the Dockerfile at the repository root
-#   trustproxy-e2e/registry:TAG   distribution's registry (the compose stack's upstream)
-#   trustproxy-e2e/static:TAG     a static file server (the compose stack's TUF server)
-# from static CGO_ENABLED=0 Go binaries built on this host.
+# Builds, FROM scratch and without pulling any base image, from static
+# CGO_ENABLED=0 Go binaries built on this host:
+#   trustproxy  trustproxy/trustproxy:TAG     the Dockerfile at the repository root
+#   registry    trustproxy-e2e/registry:TAG   distribution's registry (the compose stack's upstream)
+#   static      trustproxy-e2e/static:TAG     a static file server (the compose stack's TUF server)
 #
-# usage: compose-e2e/build-images.sh [TAG]     (TAG defaults to dev)
+# usage: compose-e2e/build-images.sh [TAG [IMAGE...]]   (TAG: dev; IMAGE: all three)
+#   compose-e2e/build-images.sh dev trustproxy         # only trustproxy's own image
 # TRUSTPROXY_BIN=PATH also leaves the static trustproxy binary at PATH (the
 # tests use it as the publisher CLI).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 tag=${1:-dev}
+shift || true
+images=("$@")
+[ ${#images[@]} -gt 0 ] || images=(trustproxy registry static)
+for i in "${images[@]}"; do
+  case "$i" in trustproxy|registry|static) ;; *) echo "build-images: unknown image $i (trustproxy, registry, static)" >&2; exit 2 ;; esac
+done
+want() { [[ " ${images[*]} " == *" $1 "* ]]; }
+
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/trustproxy-images.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
 export CGO_ENABLED=0
@@ -18,35 +27,44 @@ cd "$repo"
 
 gobuild() { go build -trimpath -ldflags='-s -w' -o "$@"; }
 
-echo "build-images: go build trustproxy, healthprobe, static"
-mkdir -p "$ctx/trustproxy" "$ctx/registry" "$ctx/static"
-gobuild "$ctx/trustproxy/trustproxy" ./cmd/trustproxy
+echo "build-images: go build ${images[*]}"
 gobuild "$ctx/healthprobe" ./compose-e2e/cmd/healthprobe
-gobuild "$ctx/static/app" ./compose-e2e/cmd/static
-if [ -n "${TRUSTPROXY_BIN:-}" ]; then cp "$ctx/trustproxy/trustproxy" "$TRUSTPROXY_BIN"; fi
+if want trustproxy || [ -n "${TRUSTPROXY_BIN:-}" ]; then
+  mkdir -p "$ctx/trustproxy"
+  gobuild "$ctx/trustproxy/trustproxy" ./cmd/trustproxy
+  if [ -n "${TRUSTPROXY_BIN:-}" ]; then cp "$ctx/trustproxy/trustproxy" "$TRUSTPROXY_BIN"; fi
+fi
+if want static; then
+  mkdir -p "$ctx/static"
+  gobuild "$ctx/static/app" ./compose-e2e/cmd/static
+fi
+if want registry; then
+  # distribution's registry command at the version go.mod requires. Its
+  # command package needs modules (cobra, otelhttp, the cloud storage SDKs)
+  # that this module's go.sum does not list, so it is built as its own
+  # module with `go install pkg@version`, which leaves go.mod and go.sum
+  # alone. The first build on a machine downloads and compiles those
+  # modules (minutes); later ones come from the build cache (seconds).
+  mkdir -p "$ctx/registry"
+  dist=$(go list -m -f '{{.Version}}' github.com/distribution/distribution/v3)
+  echo "build-images: go install distribution registry $dist"
+  GOBIN="$ctx/bin" go install -trimpath -ldflags='-s -w' "github.com/distribution/distribution/v3/cmd/registry@$dist"
+  mv "$ctx/bin/registry" "$ctx/registry/app"
+fi
 
-# distribution's registry command at the version go.mod requires. Its command
-# package needs modules (cobra, otelhttp, the cloud storage SDKs) that this
-# module's go.sum does not list, so it is built as its own module with
-# `go install pkg@version`, which leaves go.mod and go.sum alone. The first
-# build on a machine downloads and compiles those modules (minutes); later
-# ones come from the build cache (seconds).
-dist=$(go list -m -f '{{.Version}}' github.com/distribution/distribution/v3)
-echo "build-images: go install distribution registry $dist"
-GOBIN="$ctx/bin" go install -trimpath -ldflags='-s -w' "github.com/distribution/distribution/v3/cmd/registry@$dist"
-mv "$ctx/bin/registry" "$ctx/registry/app"
-
-certs=/etc/ssl/certs/ca-certificates.crt
-[ -r "$certs" ] || { echo "build-images: $certs not found (install ca-certificates)" >&2; exit 1; }
-for d in trustproxy registry static; do
+for d in "${images[@]}"; do
   c="$ctx/$d"
   cp "$ctx/healthprobe" "$c/healthprobe"
   printf 'root:x:0:0:root:/:/sbin/nologin\n%s:x:65532:65532:%s:/data:/sbin/nologin\n' "$d" "$d" >"$c/passwd"
   printf 'root:x:0:\n%s:x:65532:\n' "$d" >"$c/group"
   mkdir -p "$c/data"
 done
-cp "$certs" "$ctx/trustproxy/ca-certificates.crt"
-mkdir -p "$ctx/trustproxy/tmp"
+if want trustproxy; then
+  certs=/etc/ssl/certs/ca-certificates.crt
+  [ -r "$certs" ] || { echo "build-images: $certs not found (install ca-certificates)" >&2; exit 1; }
+  cp "$certs" "$ctx/trustproxy/ca-certificates.crt"
+  mkdir -p "$ctx/trustproxy/tmp"
+fi
 
 build() { # image dockerfile context
   echo "build-images: docker build $1"
@@ -63,7 +81,7 @@ build() { # image dockerfile context
     docker image rm "$old" >/dev/null 2>&1 || true
   fi
 }
-build "trustproxy/trustproxy:$tag" "$repo/Dockerfile" "$ctx/trustproxy"
-build "trustproxy-e2e/registry:$tag" "$repo/compose-e2e/helper.Dockerfile" "$ctx/registry"
-build "trustproxy-e2e/static:$tag" "$repo/compose-e2e/helper.Dockerfile" "$ctx/static"
-echo "build-images: built trustproxy/trustproxy:$tag trustproxy-e2e/registry:$tag trustproxy-e2e/static:$tag"
+want trustproxy && build "trustproxy/trustproxy:$tag" "$repo/Dockerfile" "$ctx/trustproxy"
+want registry && build "trustproxy-e2e/registry:$tag" "$repo/compose-e2e/helper.Dockerfile" "$ctx/registry"
+want static && build "trustproxy-e2e/static:$tag" "$repo/compose-e2e/helper.Dockerfile" "$ctx/static"
+echo "build-images: built ${images[*]} ($tag)"
