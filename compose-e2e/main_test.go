@@ -62,14 +62,17 @@ func runMain(m *testing.M) int {
 		logf("stack ready in %s: proxy %s, upstream %s", time.Since(start).Round(time.Second), s.proxy, s.registry)
 	}
 	code := m.Run()
+	// Tear down with a context of its own: the setup's may have run out.
+	tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer tcancel()
 	if code != 0 || e2eErr != nil {
-		s.dumpLogs(ctx)
+		s.dumpLogs(tctx)
 	}
 	if keep {
 		s.printKeep()
 		return code
 	}
-	if err := s.down(ctx); err != nil {
+	if err := s.down(tctx); err != nil {
 		logf("tear down: %v", err)
 		if code == 0 {
 			code = 1
