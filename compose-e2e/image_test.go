@@ -11,10 +11,18 @@ import (
 // TestImage checks the trustproxy container the way an operator sees it:
 // the Dockerfile's HEALTHCHECK (a static probe, scratch has no shell)
 // reports healthy, the process runs as the image's non-root user, and /data
-// is a volume.
+// is a volume. trustproxy-tls runs the probe with -insecure over https, as
+// CLIENTS.md says to for a TLS proxy.
 func TestImage(t *testing.T) {
 	s := needStack(t)
-	id, err := s.containerID(t.Context(), "trustproxy")
+	t.Run("trustproxy", func(t *testing.T) { checkContainer(t, s, "trustproxy", "http://127.0.0.1:5000/healthz") })
+	t.Run("trustproxy-tls", func(t *testing.T) {
+		checkContainer(t, s, "trustproxy-tls", "https://127.0.0.1:5000/healthz")
+	})
+}
+
+func checkContainer(t *testing.T, s *stack, service, probeURL string) {
+	id, err := s.containerID(t.Context(), service)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +47,9 @@ func TestImage(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	var hc struct{ Test []string }
-	if err := json.Unmarshal([]byte(inspect("{{json .Config.Healthcheck}}")), &hc); err != nil || len(hc.Test) < 2 || hc.Test[1] != "/usr/local/bin/healthprobe" {
-		t.Fatalf("health check %v (%v); want the image's healthprobe", hc.Test, err)
+	if err := json.Unmarshal([]byte(inspect("{{json .Config.Healthcheck}}")), &hc); err != nil || len(hc.Test) < 3 ||
+		hc.Test[1] != "/usr/local/bin/healthprobe" || hc.Test[len(hc.Test)-1] != probeURL {
+		t.Fatalf("health check %v (%v); want the image's healthprobe of %s", hc.Test, err, probeURL)
 	}
 
 	if u := inspect("{{.Config.User}}"); u != "65532:65532" {

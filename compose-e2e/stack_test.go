@@ -38,6 +38,7 @@ type stack struct {
 	work     string // E2E_WORK: trust/root.json, tuf/repo, tuf/keys
 	bin      string // the trustproxy binary on the host (publisher CLI)
 	proxy    string // 127.0.0.1:port of trustproxy
+	proxyTLS string // 127.0.0.1:port of trustproxy-tls (the same, serving TLS)
 	registry string // 127.0.0.1:port of the upstream registry (seeding only)
 
 	seed seeded
@@ -75,11 +76,12 @@ func newStack(ctx context.Context) (*stack, error) {
 			return nil, err
 		}
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
 	s.proxy, s.registry = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	s.proxyTLS = fmt.Sprintf("127.0.0.1:%d", ports[2])
 	return s, nil
 }
 
@@ -112,11 +114,17 @@ func (s *stack) up(ctx context.Context) error {
 	if err := s.seedAndSign(ctx); err != nil {
 		return err
 	}
-	logf("starting trustproxy")
-	if _, err := s.compose(ctx, "up", "-d", "trustproxy"); err != nil {
+	if err := s.issueTLS(); err != nil {
+		return fmt.Errorf("issue the TLS certificate: %w", err)
+	}
+	logf("starting trustproxy and trustproxy-tls")
+	if _, err := s.compose(ctx, "up", "-d", "trustproxy", "trustproxy-tls"); err != nil {
 		return err
 	}
-	return s.waitReady(ctx)
+	if err := s.waitReady(ctx); err != nil {
+		return err
+	}
+	return s.waitReadyTLS(ctx)
 }
 
 // waitReady waits until trustproxy answers /readyz with 200.
@@ -143,10 +151,11 @@ func (s *stack) dumpLogs(ctx context.Context) {
 func (s *stack) printKeep() {
 	logf(`E2E_KEEP=1: the stack stays up.
   proxy:    %s   (e.g. docker pull %s/%s/acme/signed:1.0)
+  TLS:      %s   (CA: %s/tls/ca/ca.crt)
   upstream: %s
   work:     %s   (publisher: %s trust ... --repo %s/tuf/repo --keys %s/tuf/keys)
   down:     E2E_WORK=%s docker-compose -p %s -f %s down -v`,
-		s.proxy, s.proxy, upstreamName, s.registry, s.work, s.bin, s.work, s.work,
+		s.proxy, s.proxy, upstreamName, s.proxyTLS, s.work, s.registry, s.work, s.bin, s.work, s.work,
 		s.work, project, filepath.Join(s.dir, "docker-compose.yml"))
 }
 
@@ -154,9 +163,10 @@ func (s *stack) printKeep() {
 func (s *stack) composeEnv() []string {
 	_, proxyPort, _ := net.SplitHostPort(s.proxy)
 	_, regPort, _ := net.SplitHostPort(s.registry)
+	_, tlsPort, _ := net.SplitHostPort(s.proxyTLS)
 	return append(os.Environ(),
 		"E2E_WORK="+s.work, "E2E_TAG="+imageTag,
-		"E2E_PROXY_PORT="+proxyPort, "E2E_REGISTRY_PORT="+regPort)
+		"E2E_PROXY_PORT="+proxyPort, "E2E_REGISTRY_PORT="+regPort, "E2E_PROXY_TLS_PORT="+tlsPort)
 }
 
 // compose runs docker-compose on the stack and returns its output.
