@@ -228,8 +228,8 @@ func TestConcurrentColdPullsCoalesce(t *testing.T) {
 				return
 			}
 			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil || digest.FromBytes(b).String() != ld.String() {
+			v := digest.Canonical.Digester() // hash while streaming, as clients do
+			if _, err := io.Copy(v.Hash(), resp.Body); err != nil || v.Digest().String() != ld.String() {
 				errs <- io.ErrUnexpectedEOF
 			}
 		}()
