@@ -181,9 +181,12 @@ func TestBundleTamperedInvocationBlob(t *testing.T) {
 		}
 		next.ServeHTTP(w, r)
 	})
-	resp = te.get(t, "GET", "/v2/acme/bundle/blobs/"+layer.String(), nil)
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	var b []byte
+	resp, err := http.Get(te.srv.URL + "/v2/acme/bundle/blobs/" + layer.String())
+	if err == nil { // else aborted before the headers went out: also right
+		b, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
 	if err == nil && digest.FromBytes(b) == layer {
 		t.Fatal("tampered invocation image layer delivered intact")
 	}

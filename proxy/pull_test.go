@@ -159,9 +159,12 @@ func TestTamperedAndTruncatedBlobs(t *testing.T) {
 				next.ServeHTTP(&tamperWriter{ResponseWriter: w, mode: mode}, r)
 			})
 			e.get(t, http.MethodGet, "/v2/open/t/manifests/v1", nil).Body.Close()
-			resp := e.get(t, http.MethodGet, "/v2/open/t/blobs/"+ld.String(), nil)
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			var b []byte
+			resp, err := http.Get(e.srv.URL + "/v2/open/t/blobs/" + ld.String())
+			if err == nil { // else aborted before the headers went out: also right
+				b, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
 			if err == nil && digest.FromBytes(b).String() == ld.String() {
 				t.Fatalf("client received a complete blob with the right digest from a %s upstream", mode)
 			}
