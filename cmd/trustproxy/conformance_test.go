@@ -65,7 +65,7 @@ policy:
 		t.Fatalf("conformance did not pass:\n%s", out)
 	}
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, "OCI Conformance Result") || strings.Contains(line, "Pass") && strings.Contains(line, "FAIL") {
+		if strings.Contains(line, "OCI Conformance Result") || strings.Contains(line, "Pass:") || strings.Contains(line, "Fail:") {
 			t.Log(strings.TrimSpace(line))
 		}
 	}
