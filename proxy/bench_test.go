@@ -8,85 +8,37 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/trustproxy/trustproxy/cache"
-	"github.com/trustproxy/trustproxy/internal/testenv"
-	"github.com/trustproxy/trustproxy/policy"
-	"github.com/trustproxy/trustproxy/publish"
-	"github.com/trustproxy/trustproxy/trustfetch"
 )
 
 // benchEnv is trustproxy in enforce mode in front of a real registry, with
-// a real TUF repository (publish, read by trustfetch from its directory)
-// and a filesystem cache, as `trustproxy serve` assembles it. newTrustEnv
-// takes a *testing.T, so benchmarks build the same parts here.
-type benchEnv struct {
-	srv   *httptest.Server
-	proxy *Server
-}
+// a real TUF repository and a filesystem cache, as `trustproxy serve`
+// assembles it.
+type benchEnv struct{ *trustEnv }
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
-	ctx := context.Background()
-	dir := b.TempDir()
-	up := testenv.NewRegistry(b)
-	repo, err := publish.Init(ctx, filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), publish.InitOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	up.PushRandomImage(b, "acme/app:v1", 1024, 1, types.OCIManifestSchema1)
-	up.PushRandomImage(b, "acme/big:v1", benchBlobSize, 1, types.OCIManifestSchema1)
-	for _, rt := range []string{"acme/app:v1", "acme/big:v1"} {
-		ref, err := publish.ParseReference(up.Host+"/"+rt, true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		desc, _, err := publish.ResolveImage(ctx, ref)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := repo.AddTarget("targets", upName+"/"+rt, desc.Size, desc.SHA256(), map[string]any{"mediaType": desc.MediaType}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := repo.Publish(ctx); err != nil {
-		b.Fatal(err)
-	}
-	trust, err := trustfetch.Open(ctx, trustfetch.Config{
-		Name: "corp", Metadata: filepath.Join(dir, "repo", "metadata"), Root: repo.RootPath(),
-		StateDir: filepath.Join(dir, "state"), Refresh: time.Hour,
-	}, trustfetch.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// Production encoder, so the audit and access lines are paid for; the
 	// write goes nowhere so the disk does not count.
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
-	engine, err := policy.New(policy.Config{Rules: trustRules()}, map[string]policy.TrustSource{"corp": trust}, policy.Options{Logger: log})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := cache.NewFromConfig(ctx, "filesystem", map[string]any{"rootdirectory": filepath.Join(dir, "cache")},
+	dir := b.TempDir()
+	c, err := cache.NewFromConfig(context.Background(), "filesystem", map[string]any{"rootdirectory": filepath.Join(dir, "cache")},
 		cache.Options{SpoolDir: filepath.Join(dir, "spool"), Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	s, err := New(Options{
-		Upstreams: []UpstreamConfig{{Name: upName, URL: up.URL, Default: true}},
-		Policy:    engine, Cache: c, Logger: log,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	b.Cleanup(srv.Close)
-	return &benchEnv{srv: srv, proxy: s}
+	te := newTrustEnvWith(b, envOpts{cache: c, log: log})
+	te.up.PushRandomImage(b, "acme/app:v1", 1024, 1, types.OCIManifestSchema1)
+	te.up.PushRandomImage(b, "acme/big:v1", benchBlobSize, 1, types.OCIManifestSchema1)
+	te.sign(b, "acme/app:v1", nil)
+	te.sign(b, "acme/big:v1", nil)
+	return &benchEnv{te}
 }
 
 const benchBlobSize = 64 << 20

@@ -10,6 +10,7 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"github.com/google/go-containerregistry/pkg/crane"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/trustproxy/trustproxy/cache"
@@ -33,20 +34,24 @@ type envOpts struct {
 	trusts  map[string]policy.TrustSource
 	cache   *cache.Cache
 	retries int
+	log     *zap.Logger // default: the test's log
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	up := testenv.NewRegistry(t)
 	return newEnvFor(t, up, o)
 }
 
-func newEnvFor(t *testing.T, up *testenv.Registry, o envOpts) *env {
+func newEnvFor(t testing.TB, up *testenv.Registry, o envOpts) *env {
 	t.Helper()
+	if o.log == nil {
+		o.log = zaptest.NewLogger(t)
+	}
 	if o.rules == nil {
 		o.rules = []policy.Rule{{Name: "open", Match: upName + "/open/**", Mode: policy.ModeAllow}}
 	}
-	engine, err := policy.New(policy.Config{Rules: o.rules}, o.trusts, policy.Options{Logger: zaptest.NewLogger(t)})
+	engine, err := policy.New(policy.Config{Rules: o.rules}, o.trusts, policy.Options{Logger: o.log})
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
@@ -59,7 +64,7 @@ func newEnvFor(t *testing.T, up *testenv.Registry, o envOpts) *env {
 	}
 	s, err := New(Options{
 		Upstreams: []UpstreamConfig{{Name: upName, URL: up.URL, Default: true, Retries: o.retries}},
-		Policy:    engine, Cache: c, Logger: zaptest.NewLogger(t),
+		Policy:    engine, Cache: c, Logger: o.log,
 	})
 	if err != nil {
 		t.Fatalf("proxy: %v", err)

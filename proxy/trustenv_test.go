@@ -48,8 +48,18 @@ func trustRules() []policy.Rule {
 	}
 }
 
-func newTrustEnv(t *testing.T) *trustEnv {
+func newTrustEnv(t testing.TB) *trustEnv {
 	t.Helper()
+	return newTrustEnvWith(t, envOpts{})
+}
+
+// newTrustEnvWith is newTrustEnv with the env's cache and logger chosen
+// (benchmarks use a filesystem cache and a production encoder).
+func newTrustEnvWith(t testing.TB, o envOpts) *trustEnv {
+	t.Helper()
+	if o.log == nil {
+		o.log = zaptest.NewLogger(t)
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	clock := &testClock{t: time.Now()}
@@ -74,19 +84,20 @@ func newTrustEnv(t *testing.T) *trustEnv {
 	trust, err := trustfetch.Open(ctx, trustfetch.Config{
 		Name: "corp", Metadata: tufSrv.URL + "/metadata", Root: repo.RootPath(),
 		StateDir: filepath.Join(dir, "state"), Refresh: time.Hour,
-	}, trustfetch.Options{Logger: zaptest.NewLogger(t), Now: clock.Now})
+	}, trustfetch.Options{Logger: o.log, Now: clock.Now})
 	if err != nil {
 		t.Fatalf("open trust repository: %v", err)
 	}
 	te := &trustEnv{repo: repo, tufSrv: tufSrv, trust: trust, clock: clock,
 		tufDown: func(b bool) { mu.Lock(); down = b; mu.Unlock() }}
-	te.env = newEnv(t, envOpts{rules: trustRules(), trusts: map[string]policy.TrustSource{"corp": trust}})
+	o.rules, o.trusts = trustRules(), map[string]policy.TrustSource{"corp": trust}
+	te.env = newEnv(t, o)
 	return te
 }
 
 // sign adds the manifest upstream's repo:tag points at now as target
 // "<upName>/<repo>:<tag>", publishes and refreshes the proxy's trust data.
-func (te *trustEnv) sign(t *testing.T, repoTag string, custom map[string]any) publish.Descriptor {
+func (te *trustEnv) sign(t testing.TB, repoTag string, custom map[string]any) publish.Descriptor {
 	t.Helper()
 	ref, err := publish.ParseReference(te.up.Host+"/"+repoTag, true)
 	if err != nil {
@@ -107,7 +118,7 @@ func (te *trustEnv) sign(t *testing.T, repoTag string, custom map[string]any) pu
 	return desc
 }
 
-func (te *trustEnv) publish(t *testing.T) {
+func (te *trustEnv) publish(t testing.TB) {
 	t.Helper()
 	if _, err := te.repo.Publish(context.Background()); err != nil {
 		t.Fatalf("publish: %v", err)
