@@ -27,7 +27,12 @@
 // succinct hash bins), and resolves every listed name through go-tuf's
 // GetTargetInfo: a role cannot vouch for a name outside its delegated
 // paths, and terminating delegations end the search as TUF defines.
-// Targets without a sha256 hash are ignored.
+// Targets without a sha256 hash are ignored. When the only change is a new
+// timestamp naming the snapshot the index was built from (and no next root
+// exists), the timestamp is verified against the trusted root and the
+// stored timestamp and persisted, and the index is kept without loading
+// any role again: the usual refresh of a large repository costs two small
+// requests.
 //
 // The resulting Index expires at the earliest expiry of the root,
 // timestamp, snapshot, top-level targets and every delegated role it was

@@ -30,7 +30,14 @@ type Index struct {
 	// kept so an unchanged snapshot can reuse this index (see refresh).
 	delegatedExpires     time.Time
 	delegatedExpiresRole string
-	consistent           bool // root consistent_snapshot: targets are hash-prefixed
+	// rolesExpires is the earliest expiry among the snapshot, top-level
+	// targets and delegated roles, and snapshotMeta what the timestamp
+	// recorded for that snapshot: a new timestamp naming the same snapshot
+	// reuses this index without loading any role (see refreshTimestamp).
+	rolesExpires     time.Time
+	rolesExpiresRole string
+	snapshotMeta     snapshotEntry
+	consistent       bool // root consistent_snapshot: targets are hash-prefixed
 }
 
 // newIndex builds the lookup tables; it takes ownership of targets.

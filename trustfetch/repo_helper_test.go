@@ -317,13 +317,32 @@ type trustServer struct {
 	dir      atomic.Pointer[string]
 	down     atomic.Bool
 	requests atomic.Int64
+
+	mu   sync.Mutex
+	hits map[string]int // by request path
+}
+
+// hitsOf counts the requests whose path matched keep.
+func (ts *trustServer) hitsOf(keep func(path string) bool) int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	n := 0
+	for p, c := range ts.hits {
+		if keep(p) {
+			n += c
+		}
+	}
+	return n
 }
 
 func newTrustServer(t testing.TB, dir string) *trustServer {
-	ts := &trustServer{}
+	ts := &trustServer{hits: map[string]int{}}
 	ts.serve(dir)
 	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ts.requests.Add(1)
+		ts.mu.Lock()
+		ts.hits[req.URL.Path]++
+		ts.mu.Unlock()
 		if ts.down.Load() {
 			// A dead server: the connection drops without an answer.
 			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {

@@ -196,6 +196,9 @@ func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, map[stri
 		return nil, nil, fmt.Errorf("load trusted root: %w", err)
 	}
 	now := r.now().UTC()
+	if ix := r.refreshTimestamp(prev, uc, fetch, now); ix != nil {
+		return ix, nil, nil
+	}
 	// One clock for verification and for expiry between refreshes.
 	up.UnsafeSetRefTime(now)
 	if err := up.Refresh(); err != nil {
@@ -215,7 +218,9 @@ func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, map[stri
 		// and go-tuf would load the very same stored files. Reuse it.
 		ix = prev.withMetadata()
 		ix.versions = versions
-		ix.expires, ix.expiresRole = expiryOf(&tm).min(prev.delegatedExpires, prev.delegatedExpiresRole)
+		exp := expiryOf(&tm)
+		ix.expires, ix.expiresRole = exp.min(prev.delegatedExpires, prev.delegatedExpiresRole)
+		ix.rolesExpires, ix.rolesExpiresRole = exp.roles(prev.delegatedExpires, prev.delegatedExpiresRole)
 	} else {
 		w := &walker{tm: &tm, prev: r.verified, next: map[string]verifiedRole{}, fetch: fetch, metaDir: r.metaDir,
 			consistent: tm.Root.Signed.ConsistentSnapshot, maxSize: r.cfg.MaxMetadataBytes, log: r.log}
@@ -239,7 +244,12 @@ func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, map[stri
 		ix.versions, ix.consistent = versions, tm.Root.Signed.ConsistentSnapshot
 		ix.delegatedExpires, ix.delegatedExpiresRole = exp.delegated, exp.delegatedRole
 		ix.expires, ix.expiresRole = exp.min(exp.delegated, exp.delegatedRole)
+		ix.rolesExpires, ix.rolesExpiresRole = exp.roles(exp.delegated, exp.delegatedRole)
 		verified = w.next
+	}
+	ix.snapshotMeta = snapshotEntry{}
+	if m := tm.Timestamp.Signed.Meta[metadata.SNAPSHOT+".json"]; m != nil {
+		ix.snapshotMeta = entryOf(m)
 	}
 	// go-tuf checked the expiry of what it loaded; reused roles are
 	// checked here.
@@ -250,10 +260,11 @@ func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, map[stri
 }
 
 // expiry holds the earliest expiry of the top-level roles and, apart, of
-// the delegated roles.
+// the delegated roles; mid is the earliest of the snapshot and top-level
+// targets roles alone.
 type expiry struct {
-	top, delegated         time.Time
-	topRole, delegatedRole string
+	top, delegated, mid             time.Time
+	topRole, delegatedRole, midRole string
 }
 
 func expiryOf(tm *trustedmetadata.TrustedMetadata) expiry {
@@ -263,8 +274,9 @@ func expiryOf(tm *trustedmetadata.TrustedMetadata) expiry {
 		metadata.SNAPSHOT:  tm.Snapshot.Signed.Expires,
 		metadata.TARGETS:   tm.Targets[metadata.TARGETS].Signed.Expires,
 	} {
-		if t.Before(e.top) || (t.Equal(e.top) && role < e.topRole) {
-			e.top, e.topRole = t, role
+		e.top, e.topRole = earlier(e.top, e.topRole, t, role)
+		if role != metadata.TIMESTAMP {
+			e.mid, e.midRole = earlier(e.mid, e.midRole, t, role)
 		}
 	}
 	for role, md := range tm.Targets {
@@ -276,6 +288,21 @@ func expiryOf(tm *trustedmetadata.TrustedMetadata) expiry {
 		}
 	}
 	return e
+}
+
+// earlier returns the earlier of two expiries (zero: none), ties going
+// to the smaller role name so that reports do not depend on map order.
+func earlier(a time.Time, aRole string, b time.Time, bRole string) (time.Time, string) {
+	if a.IsZero() || (!b.IsZero() && (b.Before(a) || (b.Equal(a) && bRole < aRole))) {
+		return b, bRole
+	}
+	return a, aRole
+}
+
+// roles is the earliest expiry of the snapshot, top-level targets and
+// delegated (zero: none) roles: what stays in use while the snapshot does.
+func (e expiry) roles(delegated time.Time, role string) (time.Time, string) {
+	return earlier(e.mid, e.midRole, delegated, role)
 }
 
 // min combines the top-level expiry with a delegated one (zero: none).

@@ -31,7 +31,7 @@ var topLevel = map[string]bool{metadata.ROOT: true, metadata.TIMESTAMP: true, me
 type verifiedRole struct {
 	entry  snapshotEntry // what snapshot.json recorded for it
 	parent string
-	md     *metadata.Metadata[metadata.TargetsType]
+	md     *metadata.Metadata[metadata.TargetsType] // nil for the top-level role
 }
 
 // snapshotEntry is a comparable form of a snapshot meta entry.
@@ -122,7 +122,14 @@ func (w *walker) loadAll(ctx context.Context) (map[string]string, error) {
 			}
 		}
 		unchanged[ref.name] = same
-		w.next[ref.name] = verifiedRole{entry: entry, parent: ref.parent, md: md}
+		kept := md
+		if ref.parent == metadata.ROOT {
+			// updater.Refresh loads the top-level role every time, so only
+			// its entry is needed; its parsed form (tens of MiB for a large
+			// role) is not kept between refreshes.
+			kept = nil
+		}
+		w.next[ref.name] = verifiedRole{entry: entry, parent: ref.parent, md: kept}
 		loaded[ref.name], checked[ref] = true, true
 		for name := range md.Signed.Targets {
 			if _, ok := listed[name]; !ok {
