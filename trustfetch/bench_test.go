@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"testing"
 	"time"
 
@@ -168,4 +169,107 @@ func retainedMB(b *testing.B, r *testRepo, srv *trustServer) (index, repository 
 	runtime.KeepAlive(ix)
 	runtime.KeepAlive(repo)
 	return float64(indexOnly-base) / (1 << 20), float64(withRoles-base) / (1 << 20)
+}
+
+// BenchmarkRefresh100kOneRole measures refreshes of a repository with
+// 100,000 targets in the top-level targets role alone (about 23 MiB):
+//   - unchanged: a new timestamp only
+//   - changed: one target changed, the role loaded and the index rebuilt
+//
+// repo-MB is the heap the repository retains after the refreshes, index
+// included; index-MB the index alone.
+func BenchmarkRefresh100kOneRole(b *testing.B) {
+	const n = 100_000
+	r := newTestRepo(b)
+	r.skipContent = true
+	custom := json.RawMessage(`{"mediaType":"` + manifestType + `"}`)
+	targets := r.roles[metadata.TARGETS].Signed.Targets
+	for i := range n {
+		name := fmt.Sprintf("docker.io/acme/app-%06d:1.0", i)
+		sum := sha256.Sum256([]byte(name))
+		targets[name] = &metadata.TargetFiles{Length: int64(1000 + i%5000), Hashes: metadata.Hashes{"sha256": sum[:]}, Custom: &custom}
+	}
+	r.publish()
+	srv := newTrustServer(b, r.dir)
+	repo := r.open(srv.metadataURL(), func(c *Config, _ *Options) { c.MaxMetadataBytes = 128 << 20 })
+	if ix := mustIndex(b, repo); ix.Len() != n {
+		b.Fatalf("Len() = %d", ix.Len())
+	}
+	report := func(b *testing.B) {
+		heap := func() int64 {
+			var m runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m)
+			return int64(m.HeapAlloc)
+		}
+		// Drops the repository's state: the next refresh starts afresh.
+		all := heap()
+		repo.verified = nil
+		indexOnly := heap()
+		repo.current.Store(nil)
+		none := heap()
+		b.ReportMetric(float64(all-none)/(1<<20), "repo-MB")
+		b.ReportMetric(float64(indexOnly-none)/(1<<20), "index-MB")
+	}
+	b.Run("unchanged", func(b *testing.B) {
+		b.ReportAllocs()
+		peak := sampleHeap()
+		for b.Loop() {
+			b.StopTimer()
+			r.signTimestamp()
+			b.StartTimer()
+			must(b, repo.Refresh(b.Context()))
+		}
+		b.StopTimer()
+		b.ReportMetric(peak(), "peak-heap-MB")
+		report(b)
+	})
+	b.Run("changed", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		var peak float64
+		for b.Loop() {
+			b.StopTimer()
+			targets[fmt.Sprintf("docker.io/acme/app-%06d:1.0", i%n)].Length++
+			r.dirty[metadata.TARGETS] = true
+			r.publish()
+			i++
+			stop := sampleHeap()
+			b.StartTimer()
+			must(b, repo.Refresh(b.Context()))
+			b.StopTimer()
+			peak = max(peak, stop())
+			b.StartTimer()
+		}
+		b.StopTimer()
+		b.ReportMetric(peak, "peak-heap-MB")
+		report(b)
+	})
+}
+
+// sampleHeap samples the live heap (objects not yet collected included)
+// every few milliseconds until the returned function is called, which
+// returns the largest sample in MiB.
+func sampleHeap() func() float64 {
+	done, result := make(chan struct{}), make(chan float64)
+	go func() {
+		s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak uint64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			rtmetrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-done:
+				result <- float64(peak) / (1 << 20)
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(done)
+		return <-result
+	}
 }
