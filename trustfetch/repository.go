@@ -135,8 +135,10 @@ func (r *Repository) Index() (*Index, error) {
 
 // Refresh updates the trust data once: a fresh go-tuf Updater over the
 // state directory, every delegated role, a new Index swapped in
-// atomically. On failure the previous index stays (until it expires).
-// Concurrent calls are serialized.
+// atomically; or, when only the timestamp changed, the same index with
+// the new timestamp's version and expiry (see refreshTimestamp). On
+// failure the previous index stays (until it expires). Concurrent calls
+// are serialized.
 func (r *Repository) Refresh(ctx context.Context) error {
 	select {
 	case r.sem <- struct{}{}:
