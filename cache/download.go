@@ -219,12 +219,16 @@ func (c *Cache) fetchAndVerify(ctx context.Context, dl *download, fetch FetchFun
 	dl.spool = spool
 	start(size, nil)
 
-	h := dl.dgst.Algorithm().Hash()
-	buf := make([]byte, copyBufferSize)
+	hp := newHashPipe(dl.dgst.Algorithm().Hash())
+	defer hp.stop()
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("fetch blob %s: after %d bytes: %w", dl.dgst, n, context.Cause(ctx))
+		}
+		buf, err := hp.buffer(ctx)
+		if err != nil {
+			return fmt.Errorf("fetch blob %s: after %d bytes: %w", dl.dgst, n, err)
 		}
 		k, rerr := body.Read(buf)
 		if k > 0 {
@@ -234,9 +238,13 @@ func (c *Cache) fetchAndVerify(ctx context.Context, dl *download, fetch FetchFun
 			if _, werr := spool.Write(buf[:k]); werr != nil {
 				return fmt.Errorf("fetch blob %s: write spool: %w", dl.dgst, werr)
 			}
-			h.Write(buf[:k])
+			// Followers may read these bytes before they are hashed: only
+			// the final byte is held back until the digest is checked.
+			hp.hash(buf[:k])
 			n += int64(k)
 			dl.publish(n)
+		} else {
+			hp.recycle(buf)
 		}
 		if rerr == io.EOF {
 			break
@@ -245,6 +253,7 @@ func (c *Cache) fetchAndVerify(ctx context.Context, dl *download, fetch FetchFun
 			return fmt.Errorf("fetch blob %s: read upstream body after %d bytes: %w", dl.dgst, n, rerr)
 		}
 	}
+	h := hp.sum()
 	if size >= 0 && n != size {
 		return fmt.Errorf("fetch blob %s: upstream body ended after %d of %d bytes: %w", dl.dgst, n, size, ErrSizeMismatch)
 	}
