@@ -33,14 +33,6 @@ func errNameUnknown(msg string) *ociError {
 	return &ociError{Status: http.StatusNotFound, Code: "NAME_UNKNOWN", Message: msg}
 }
 
-func errManifestUnknown(msg string) *ociError {
-	return &ociError{Status: http.StatusNotFound, Code: "MANIFEST_UNKNOWN", Message: msg}
-}
-
-func errBlobUnknown(msg string) *ociError {
-	return &ociError{Status: http.StatusNotFound, Code: "BLOB_UNKNOWN", Message: msg}
-}
-
 func errDigestInvalid(msg string) *ociError {
 	return &ociError{Status: http.StatusBadRequest, Code: "DIGEST_INVALID", Message: msg}
 }

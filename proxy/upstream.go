@@ -254,5 +254,3 @@ func drain(rc io.ReadCloser) {
 	_, _ = io.CopyN(io.Discard, rc, 64<<10)
 	rc.Close()
 }
-
-func headerValue(h http.Header, k string) string { return strings.TrimSpace(h.Get(k)) }
