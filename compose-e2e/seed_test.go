@@ -80,10 +80,8 @@ func (s *stack) seedAndSign(ctx context.Context) error {
 	if err := s.pushIndex(ctx, "acme/multi:1.0"); err != nil {
 		return err
 	}
-	// Extension point, CNAB: once the proxy's CNAB support lands, push a
-	// bundle here with internal/testenv's PushBundle (a testenv.Registry
-	// with Host set to s.registry), sign it with `trust add` like the
-	// images, and add porter/cnab-to-oci pulls to the client tests.
+	// CNAB bundles are pushed, signed and pulled by TestCNABBundle
+	// (cnab_test.go); porter and cnab-to-oci cannot be installed here.
 	for _, repo := range []string{"acme/signed", "acme/moved", "acme/multi"} {
 		if _, err := s.trust(ctx, "add", s.registry+"/"+repo+":1.0", "--insecure",
 			"--name", upstreamName+"/"+repo, "--repo", s.tufRepo()); err != nil {
