@@ -151,6 +151,18 @@ func (f *trustFlags) usageError(format string, a ...any) error {
 	return fmt.Errorf(format, a...)
 }
 
+// parseNoArgs parses a subcommand that takes flags only.
+func (f *trustFlags) parseNoArgs(args []string, needKeys bool) error {
+	pos, err := f.parse(args, needKeys)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return f.usageError("unexpected arguments %q", pos)
+	}
+	return nil
+}
+
 func (f *trustFlags) open() (*publish.Repo, error) {
 	return publish.Open(f.repo, f.keys, publish.Options{})
 }
@@ -198,12 +210,8 @@ targets, snapshot and timestamp keys, then publish version 1 with no targets.`, 
 	rootThreshold := f.fs.Int("root-threshold", 1, "number of root keys that must sign a root")
 	rootKeys := f.fs.Int("root-keys", 0, "number of root keys to generate (default: the threshold)")
 	expires := f.fs.String("expires", "", "metadata lifetimes, `ROLE=DUR,...` (e.g. timestamp=1d,targets=30d; units d, h, m, s); defaults: root=365d targets=90d snapshot=7d timestamp=1d")
-	pos, err := f.parse(args, true)
-	if err != nil {
+	if err := f.parseNoArgs(args, true); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return f.usageError("unexpected arguments %q", pos)
 	}
 	exp, err := parseTrustExpiry(*expires)
 	if err != nil {
@@ -484,12 +492,8 @@ generated in <keys>/<NAME>/ unless --pubkey names existing ones.`, stderr, trust
 	keyType := f.fs.String("key-type", "", "key `TYPE` of generated keys (default: the repository's)")
 	f.fs.Var(&pubkeys, "pubkey", "delegate to this PEM public key `FILE` instead of generating keys (repeatable; place the private key in <keys>/<ROLE>/ to publish)")
 	terminating := f.fs.Bool("terminating", false, "clients stop searching at this role for names it covers")
-	pos, err := f.parse(args, true)
-	if err != nil {
+	if err := f.parseNoArgs(args, true); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return f.usageError("unexpected arguments %q", pos)
 	}
 	if *role == "" || len(paths) == 0 {
 		return f.usageError("--role and --paths are required")
@@ -529,12 +533,8 @@ func trustPublish(ctx context.Context, args []string, stdout, stderr io.Writer) 
 Sign and publish: a new version of every targets role that changed (or is
 past half its lifetime, or was signed by rotated keys), then a new snapshot
 and timestamp. Run it at least as often as the snapshot expires.`, stderr, trustKeysRequired)
-	pos, err := f.parse(args, true)
-	if err != nil {
+	if err := f.parseNoArgs(args, true); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return f.usageError("unexpected arguments %q", pos)
 	}
 	repo, err := f.open()
 	if err != nil {
@@ -553,12 +553,8 @@ func trustTimestamp(ctx context.Context, args []string, stdout, stderr io.Writer
 	f := newTrustFlags("timestamp", "timestamp --repo DIR --keys DIR", `
 Re-sign only the timestamp for the current snapshot, needing only the
 timestamp key. Run it from cron more often than the timestamp expires.`, stderr, trustKeysRequired)
-	pos, err := f.parse(args, true)
-	if err != nil {
+	if err := f.parseNoArgs(args, true); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return f.usageError("unexpected arguments %q", pos)
 	}
 	repo, err := f.open()
 	if err != nil {
@@ -607,12 +603,8 @@ func trustList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f := newTrustFlags("list", "list --repo DIR", `
 Print the targets of the working copy (published plus staged changes): role,
 target name, digest, length and media type.`, stderr, "")
-	pos, err := f.parse(args, false)
-	if err != nil {
+	if err := f.parseNoArgs(args, false); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return f.usageError("unexpected arguments %q", pos)
 	}
 	repo, err := f.open()
 	if err != nil {
