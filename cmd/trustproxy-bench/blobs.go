@@ -58,16 +58,11 @@ func (e *benchEnv) references(ctx context.Context, rep *Report) error {
 // the upstream, trustproxy and distribution's proxy, interleaved so that
 // load changes on the shared machine hit all three alike.
 func (e *benchEnv) cachedBlob(ctx context.Context, rep *Report) error {
-	tp, err := e.startTrustproxy(ctx, e.trust)
+	tp, dp, stop, err := e.startBothProxies(ctx)
 	if err != nil {
 		return err
 	}
-	defer e.discard(tp)
-	dp, err := e.startDistProxy(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.discard(dp)
+	defer stop()
 	big := e.big
 	layer, size := big.layers[0].String(), big.sizes[0]
 	if err := e.manifestRequest(ctx, tp.url, big.repo, "v1", "GET", big.dgst()); err != nil {

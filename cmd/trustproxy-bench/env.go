@@ -97,19 +97,7 @@ func (e *benchEnv) startUpstream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: info
-storage:
-  filesystem: {rootdirectory: %q}
-  delete: {enabled: true}
-  maintenance: {uploadpurging: {enabled: false}}
-http:
-  addr: 127.0.0.1:%d
-  secret: trustproxy-bench
-health:
-  storagedriver: {enabled: false}
-`, filepath.Join(dir, "data"), port)
+	cfg := registryConfig(filepath.Join(dir, "data"), port, "")
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -140,21 +128,7 @@ func (e *benchEnv) startDistProxy(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: info
-storage:
-  filesystem: {rootdirectory: %q}
-  delete: {enabled: true}
-  maintenance: {uploadpurging: {enabled: false}}
-http:
-  addr: 127.0.0.1:%d
-  secret: trustproxy-bench
-health:
-  storagedriver: {enabled: false}
-proxy:
-  remoteurl: %s
-`, filepath.Join(dir, "data"), port, e.upstream.url)
+	cfg := registryConfig(filepath.Join(dir, "data"), port, e.upstream.url)
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -331,4 +305,39 @@ func rawFileServer(path string) (url string, stop func(), err error) {
 	})}
 	go srv.Serve(l)
 	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+}
+
+// registryConfig is a distribution configuration on loopback; with
+// remoteURL it runs in proxy (pull-through cache) mode.
+func registryConfig(dataDir string, port int, remoteURL string) string {
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: info
+storage:
+  filesystem: {rootdirectory: %q}
+  delete: {enabled: true}
+  maintenance: {uploadpurging: {enabled: false}}
+http:
+  addr: 127.0.0.1:%d
+  secret: trustproxy-bench
+health:
+  storagedriver: {enabled: false}
+`, dataDir, port)
+	if remoteURL != "" {
+		cfg += "proxy:\n  remoteurl: " + remoteURL + "\n"
+	}
+	return cfg
+}
+
+// startBothProxies starts trustproxy and distribution's proxy side by side
+// in front of the upstream; stop discards both.
+func (e *benchEnv) startBothProxies(ctx context.Context) (tp, dp *server, stop func(), err error) {
+	if tp, err = e.startTrustproxy(ctx, e.trust); err != nil {
+		return nil, nil, nil, err
+	}
+	if dp, err = e.startDistProxy(ctx); err != nil {
+		e.discard(tp)
+		return nil, nil, nil, err
+	}
+	return tp, dp, func() { e.discard(dp); e.discard(tp) }, nil
 }

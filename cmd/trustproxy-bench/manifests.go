@@ -13,16 +13,11 @@ import (
 // its TUF index (no upstream round trip); distribution's proxy asks the
 // upstream on every by-tag request.
 func (e *benchEnv) manifests(ctx context.Context, rep *Report) error {
-	tp, err := e.startTrustproxy(ctx, e.trust)
+	tp, dp, stop, err := e.startBothProxies(ctx)
 	if err != nil {
 		return err
 	}
-	defer e.discard(tp)
-	dp, err := e.startDistProxy(ctx)
-	if err != nil {
-		return err
-	}
-	defer e.discard(dp)
+	defer stop()
 	img := e.small
 	want := img.dgst()
 	servers := map[string]*server{colUpstream: e.upstream, colTP: tp, colDist: dp}
