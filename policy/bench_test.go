@@ -4,17 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -49,36 +46,19 @@ func newBenchTrust(b *testing.B, dir string, n int) *trustfetch.Repository {
 	if _, err := publish.Init(ctx, repoDir, keysDir, publish.InitOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	// publish.Repo.AddTarget rewrites the whole role per call (O(n²) for n
-	// targets) and there is no batch API yet, so the publisher's working
-	// copy is extended in one write; Publish then signs it as usual.
-	staged := filepath.Join(repoDir, "staging", "roles", "targets.json")
-	md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromFile(staged)
+	r, err := publish.Open(repoDir, keysDir, publish.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	custom := json.RawMessage(`{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+	custom := map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json"}
+	ts := make([]publish.NewTarget, n)
 	for i := range n {
 		body := benchManifest(i)
 		sum := sha256.Sum256(body)
 		repo, tag := benchRepoTag(i)
-		tf := metadata.TargetFile()
-		tf.Path = "up/" + repo + ":" + tag
-		tf.Length = int64(len(body))
-		tf.Hashes = metadata.Hashes{"sha256": sum[:]}
-		c := custom
-		tf.Custom = &c
-		md.Signed.Targets[tf.Path] = tf
+		ts[i] = publish.NewTarget{Name: "up/" + repo + ":" + tag, Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:]), Custom: custom}
 	}
-	raw, err := md.ToBytes(false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(staged, raw, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	r, err := publish.Open(repoDir, keysDir, publish.Options{})
-	if err != nil {
+	if _, err := r.AddTargets("targets", ts); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := r.Publish(ctx); err != nil {

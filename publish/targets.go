@@ -38,8 +38,10 @@ const maxDelegationDepth = 32
 func (r *Repo) AddTarget(role, name string, length int64, sha256hex string, custom map[string]any) (Target, error) {
 	var t Target
 	err := r.edit(func() (err error) {
-		t, err = r.addTarget(role, name, length, sha256hex, custom)
-		return err
+		if t, err = r.addTarget(role, name, length, sha256hex, custom); err != nil {
+			return err
+		}
+		return r.saveRole(t.Role)
 	})
 	return t, err
 }
@@ -90,10 +92,43 @@ func (r *Repo) addTarget(role, name string, length int64, sha256hex string, cust
 		}
 		return Target{}, fmt.Errorf("add %s: clients would find it in role %s first, which comes before %s; remove it there first", name, got, role)
 	}
-	if err := r.saveRole(role); err != nil {
-		return Target{}, fmt.Errorf("add %s: %w", name, err)
-	}
 	return targetOf(role, name, tf), nil
+}
+
+// NewTarget is one entry for AddTargets.
+type NewTarget struct {
+	Name   string
+	Length int64
+	SHA256 string
+	Custom map[string]any
+}
+
+// AddTargets adds many targets to role's working copy in one edit, saving
+// each role once: adding n targets one by one rewrites the role n times.
+// Nothing is staged if any target is refused.
+func (r *Repo) AddTargets(role string, ts []NewTarget) ([]Target, error) {
+	var out []Target
+	err := r.edit(func() error {
+		touched := map[string]bool{}
+		for _, nt := range ts {
+			t, err := r.addTarget(role, nt.Name, nt.Length, nt.SHA256, nt.Custom)
+			if err != nil {
+				if lerr := r.load(); lerr != nil { // drop what this call staged in memory
+					return errors.Join(err, lerr)
+				}
+				return err
+			}
+			touched[t.Role] = true
+			out = append(out, t)
+		}
+		for rl := range touched {
+			if err := r.saveRole(rl); err != nil {
+				return fmt.Errorf("add %d targets: %w", len(ts), err)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // AddTargetFile adds target name with the bytes read from content, and stores

@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/trustproxy/trustproxy/publish"
 )
@@ -86,52 +83,20 @@ func (t *trustRepo) signImage(ctx context.Context, upstreamHost, repoTag string)
 	return desc, nil
 }
 
-// addFiller stages n synthetic targets in one write and publishes.
-//
-// publish.Repo.AddTarget re-reads and rewrites the whole working copy of the
-// role on every call (O(n) each, O(n²) for n targets: hours at 100,000), and
-// the publish package has no batch API yet. So the working copy the
-// publisher keeps in <repo>/staging/roles/targets.json is extended here in
-// one go, with go-tuf's own types; everything that makes the repository
-// trustworthy (versions, expiry, signing, snapshot, timestamp) is still done
-// by publish.Repo.Publish.
+// addFiller stages n synthetic targets in one edit and publishes.
 func (t *trustRepo) addFiller(ctx context.Context, n int) error {
 	start := time.Now()
-	path := filepath.Join(t.dir, "staging", "roles", "targets.json")
-	md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromFile(path)
-	if err != nil {
-		return fmt.Errorf("read staged targets: %w", err)
-	}
-	custom := json.RawMessage(`{"mediaType":"` + ociManifestType + `"}`)
+	custom := map[string]any{"mediaType": ociManifestType}
+	ts := make([]publish.NewTarget, n)
 	for i := range n {
 		body := fillerManifest(i)
 		sum := sha256.Sum256(body)
-		tf := metadata.TargetFile()
-		tf.Path = fillerName(i)
-		tf.Length = int64(len(body))
-		tf.Hashes = metadata.Hashes{"sha256": sum[:]}
-		c := custom
-		tf.Custom = &c
-		md.Signed.Targets[tf.Path] = tf
+		ts[i] = publish.NewTarget{Name: fillerName(i), Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:]), Custom: custom}
 	}
-	b, err := md.ToBytes(false)
-	if err != nil {
-		return fmt.Errorf("encode staged targets: %w", err)
+	if _, err := t.repo.AddTargets("targets", ts); err != nil {
+		return fmt.Errorf("stage filler targets: %w", err)
 	}
-	tmp := path + ".bench"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// A fresh Repo reads the working copy we just extended.
-	r, err := publish.Open(t.dir, t.keysDir, publish.Options{})
-	if err != nil {
-		return fmt.Errorf("reopen trust repository: %w", err)
-	}
-	t.repo = r
-	if _, err := r.Publish(ctx); err != nil {
+	if _, err := t.repo.Publish(ctx); err != nil {
 		return err
 	}
 	t.filler = n
