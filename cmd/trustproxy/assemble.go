@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -22,6 +22,7 @@ import (
 
 // instance is a fully assembled trustproxy: what serve runs and check asks.
 type instance struct {
+	config *fileConfig
 	server *proxy.Server
 	trusts map[string]*trustfetch.Repository
 	log    *zap.Logger
@@ -117,7 +118,7 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 	if err != nil {
 		return nil, err
 	}
-	return &instance{server: srv, trusts: trusts, log: log}, nil
+	return &instance{config: c, server: srv, trusts: trusts, log: log}, nil
 }
 
 // runTrust starts each trust repository's refresh loop.
@@ -127,4 +128,28 @@ func (in *instance) runTrust(ctx context.Context) {
 	}
 }
 
-var errConfigRequired = errors.New("--config FILE is required")
+// openInstance is the one path from a configuration file to an assembled
+// trustproxy, shared by serve, check and demo: load the configuration, let
+// the command adjust it (tweak may be nil), build the logger, assemble.
+func openInstance(ctx context.Context, configPath string, tweak func(*fileConfig)) (*instance, error) {
+	c, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	if tweak != nil {
+		tweak(c)
+	}
+	log, err := newLogger(c.Log)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(ctx, c, log)
+}
+
+// addConfigFlag adds the required --config flag of the commands that run
+// from a configuration file.
+func addConfigFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVarP(path, "config", "c", "", "configuration `FILE` (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,32 +51,32 @@ type storageConfig struct {
 func (s *storageConfig) UnmarshalJSON(b []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return fmt.Errorf("want a mapping: a driver (filesystem, inmemory, s3) and options")
 	}
 	for k, v := range raw {
 		switch k {
 		case "maxsize":
 			n, err := parseSize(v)
 			if err != nil {
-				return fmt.Errorf("storage.maxsize: %w", err)
+				return &keyError{"maxsize", err}
 			}
 			s.MaxSize = n
 		case "spooldir":
 			if err := json.Unmarshal(v, &s.SpoolDir); err != nil {
-				return fmt.Errorf("storage.spooldir: %w", err)
+				return &keyError{"spooldir", errors.New("want a directory")}
 			}
 		case "filesystem", "inmemory", "s3":
 			if s.Driver != "" {
-				return fmt.Errorf("storage: two drivers configured (%s and %s); choose one", s.Driver, k)
+				return fmt.Errorf("two drivers configured (%s and %s); choose one", s.Driver, k)
 			}
 			s.Driver = k
 			if string(v) != "null" {
 				if err := json.Unmarshal(v, &s.Parameters); err != nil {
-					return fmt.Errorf("storage.%s: parameters must be a map: %w", k, err)
+					return &keyError{k, errors.New("want a mapping of the driver's parameters")}
 				}
 			}
 		default:
-			return fmt.Errorf("storage.%s: unknown key (drivers: filesystem, inmemory, s3; options: maxsize, spooldir)", k)
+			return &keyError{k, errors.New("unknown key (drivers: filesystem, inmemory, s3; options: maxsize, spooldir)")}
 		}
 	}
 	return nil
@@ -134,11 +135,11 @@ type duration time.Duration
 func (d *duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string like \"30s\" or \"5m\"")
+		return fmt.Errorf("want a duration like 30s, 5m or 1h30m")
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
-		return fmt.Errorf("invalid duration %q", s)
+		return fmt.Errorf("invalid duration %q (want e.g. 30s, 5m or 1h30m)", s)
 	}
 	*d = duration(v)
 	return nil
@@ -154,11 +155,11 @@ func parseSize(raw json.RawMessage) (int64, error) {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, fmt.Errorf("must be a number of bytes or a string like \"50GiB\"")
+		return 0, fmt.Errorf("want a number of bytes or a size like 512MiB or 50GiB")
 	}
 	m := sizePattern.FindStringSubmatch(s)
 	if m == nil {
-		return 0, fmt.Errorf("invalid size %q (e.g. \"512MiB\", \"50GiB\")", s)
+		return 0, fmt.Errorf("invalid size %q (want e.g. 512MiB or 50GiB)", s)
 	}
 	v, err := strconv.ParseInt(m[1], 10, 64)
 	if err != nil {
@@ -177,6 +178,9 @@ func loadConfig(path string) (*fileConfig, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	var c fileConfig
+	if err := checkKeys(b, &c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -262,10 +266,34 @@ func (c *fileConfig) validate(base string) error {
 		t.Root, t.Metadata, t.Targets = abs(t.Root), abs(t.Metadata), abs(t.Targets)
 		c.Trust[name] = t
 	}
+	if err := c.checkRuleUpstreams(); err != nil {
+		return err
+	}
 	for i := range c.Policy.Rules {
 		for j, k := range c.Policy.Rules[i].InToto.LayoutKeys {
 			c.Policy.Rules[i].InToto.LayoutKeys[j] = abs(k)
 		}
+	}
+	return nil
+}
+
+// checkRuleUpstreams refuses a rule whose pattern starts with an upstream
+// name that is not configured: it could never match, so the images it was
+// meant to govern would silently fall to the default.
+func (c *fileConfig) checkRuleUpstreams() error {
+	names := make([]string, 0, len(c.Upstreams))
+	known := map[string]bool{}
+	for _, u := range c.Upstreams {
+		names = append(names, u.Name)
+		known[u.Name] = true
+	}
+	for i, r := range c.Policy.Rules {
+		first, _, _ := strings.Cut(r.Match, "/")
+		if first == "" || strings.ContainsAny(first, "*?[") || known[first] {
+			continue
+		}
+		return fmt.Errorf("policy.rules[%d].match: %q starts with upstream %q, which is not configured (upstreams: %s)",
+			i, r.Match, first, strings.Join(names, ", "))
 	}
 	return nil
 }

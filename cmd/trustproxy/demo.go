@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
@@ -25,19 +25,35 @@ import (
 
 const demoUpstream = "demo.registry"
 
-// runDemo starts, in this one process and with no network: an upstream
-// registry with a signed image, an unsigned image and a tag re-pushed after
-// signing; a TUF repository made with the publisher; and the proxy in
-// enforce mode in front of them.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:5000", "address for the proxy")
-	dir := fs.String("dir", "", "working directory for the demo (default: a new temporary directory)")
-	logLevel := fs.String("log-level", "info", "log level of the proxy's request and audit lines (they go to stderr)")
-	if err := fs.Parse(args); err != nil {
-		return err
+type demoOptions struct {
+	listen, dir, logLevel string
+}
+
+func newDemoCmd() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start a self-contained demo: upstream, TUF repository and proxy",
+		Long: `Start, in this one process and with no network: an upstream registry with a
+signed image, an unsigned image and a tag re-pushed after signing; a TUF
+repository made with the publisher; and the proxy in enforce mode in front
+of them. It prints commands to try; Ctrl-C stops it.`,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: noFileCompletion,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serveDemo(cmd.Context(), o, cmd.OutOrStdout())
+		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:5000", "`ADDRESS` for the proxy")
+	f.StringVar(&o.dir, "dir", "", "working `DIR` for the demo (default: a new temporary directory)")
+	f.StringVar(&o.logLevel, "log-level", "info", "`LEVEL` of the proxy's request and audit lines (they go to stderr)")
+	_ = cmd.MarkFlagDirname("dir")
+	return cmd
+}
+
+func serveDemo(ctx context.Context, o demoOptions, stdout io.Writer) error {
+	listen, dir, logLevel := &o.listen, &o.dir, &o.logLevel
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "trustproxy-demo-")
 		if err != nil {
@@ -129,15 +145,7 @@ policy:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	c, err := loadConfig(cfgPath)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(c.Log)
-	if err != nil {
-		return err
-	}
-	in, err := assemble(ctx, c, log)
+	in, err := openInstance(ctx, cfgPath, nil)
 	if err != nil {
 		return err
 	}

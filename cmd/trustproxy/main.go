@@ -1,35 +1,20 @@
 // Command trustproxy is an OCI registry pull-through proxy that verifies on
 // pull, and the publisher tools that produce what it verifies.
+//
+// Each command lives in a file of its own and only maps flags to library
+// calls and prints; see subcommands for the list.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
-
-// command is one subcommand. run gets the arguments after the subcommand name.
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-// commands is filled by each subcommand's file in an init-free way: see
-// commandTable, so that every subcommand lives in a file of its own.
-func commandTable() map[string]command {
-	return map[string]command{
-		"serve": {"run the proxy", runServe},
-		"check": {"print the decision for a reference without serving", runCheck},
-		"demo":  {"start a self-contained demo: upstream, TUF repository and proxy", runDemo},
-		"trust": {"publisher tools: init, add, remove, delegate, publish, timestamp", runTrust},
-	}
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -38,40 +23,56 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmds := commandTable()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr, cmds)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+// subcommands are trustproxy's top-level commands. A new command is a
+// newXCmd function in a file of its own, listed here.
+func subcommands() []*cobra.Command {
+	return []*cobra.Command{
+		newServeCmd(),
+		newCheckCmd(),
+		newDemoCmd(),
+		newTrustCmd(),
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "trustproxy: unknown command %q\n", args[0])
-		usage(stderr, cmds)
-		return 2
-	}
-	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "trustproxy %s: %v\n", args[0], err)
-		return 1
-	}
-	return 0
 }
 
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: trustproxy <command> [flags]")
-	fmt.Fprintln(w, "\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "trustproxy",
+		Short: "An OCI registry pull-through proxy that verifies on pull",
+		Long: `trustproxy is an OCI registry pull-through proxy that verifies on pull:
+it serves only what TUF targets metadata (and in-toto layouts) vouch for,
+caches only what it approved, and refuses everything else with a clear
+OCI error. The trust commands create and sign the TUF repositories it reads.`,
+		SilenceUsage:  true, // a failed pull check is not a usage mistake
+		SilenceErrors: true, // run prints errors once, with a pointer to --help
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	root.AddCommand(subcommands()...)
+	return root
+}
+
+// execute runs trustproxy with args (without the program name).
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*cobra.Command, error) {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContextC(ctx)
+}
+
+// run is main without the exit: 0 on success, 1 on any error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd, err := execute(ctx, args, stdout, stderr)
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	if cmd != nil {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return 1
+}
+
+// noFileCompletion is the ValidArgsFunction of commands whose arguments are
+// not files (image references, target names).
+func noFileCompletion(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveNoFileComp
 }

@@ -4,49 +4,40 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 )
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (YAML)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: trustproxy serve --config FILE")
-		fs.PrintDefaults()
+func newServeCmd() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the proxy",
+		Long: `Run the proxy with the configuration in FILE (YAML; every key is in the
+README's configuration reference). It stops gracefully on SIGINT or SIGTERM.`,
+		Args:              cobra.NoArgs,
+		ValidArgsFunction: noFileCompletion,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			in, err := openInstance(ctx, configPath, nil)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = in.log.Sync() }()
+			ln, err := net.Listen("tcp", in.config.Listen)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", in.config.Listen, err)
+			}
+			return serveOn(ctx, in, ln, in.config.TLS)
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *configPath == "" {
-		fs.Usage()
-		return errConfigRequired
-	}
-	c, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(c.Log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	in, err := assemble(ctx, c, log)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", c.Listen, err)
-	}
-	return serveOn(ctx, in, ln, c.TLS)
+	addConfigFlag(cmd, &configPath)
+	return cmd
 }
 
 // serveOn serves until ctx is done, then shuts down gracefully.

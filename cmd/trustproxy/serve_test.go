@@ -52,7 +52,7 @@ func startFromConfig(t *testing.T, yaml string) string {
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"unknown key", "listen: x\nbogus: 1\nupstreams: [{name: a, url: 'http://a'}]\nstorage: {inmemory: {}}\n", `unknown field "bogus"`},
+		{"unknown key", "listen: x\nbogus: 1\nupstreams: [{name: a, url: 'http://a'}]\nstorage: {inmemory: {}}\n", "line 2: bogus: unknown key"},
 		{"unknown storage key", "storage: {inmemory: {}, colour: red}\nupstreams: [{name: a, url: 'http://a'}]\n", "storage.colour"},
 		{"bad size", "storage: {inmemory: {}, maxsize: lots}\nupstreams: [{name: a, url: 'http://a'}]\n", "storage.maxsize"},
 		{"no upstreams", "storage: {inmemory: {}}\n", "upstreams"},
