@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"go.uber.org/zap"
 )
 
 // beginWrite marks k as being written: from now until endWriteLocked it is
@@ -42,34 +40,8 @@ func (c *Cache) waitEvicted(ctx context.Context, k key) error {
 // writeObject stores src at final: driver.Writer to a fresh staging path,
 // Commit, then Move into place, so final only ever appears complete. k must
 // be marked pending by the caller.
-func (c *Cache) writeObject(ctx context.Context, k key, final string, src io.Reader) (err error) {
-	staging, err := stagingPath()
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			if derr := c.d.Delete(context.WithoutCancel(ctx), staging); derr != nil && !isPathNotFound(derr) {
-				c.log.Warn("staging object left behind for the next sweep", zap.String("path", staging), zap.Error(derr))
-			}
-		}
-	}()
-	buf := make([]byte, copyBufferSize)
-	if c.d.Name() == "inmemory" {
-		err = c.writeAppending(ctx, staging, src, buf)
-	} else {
-		err = c.writeStaging(ctx, staging, src, false, buf)
-	}
-	if err != nil {
-		return err
-	}
-	if err := c.waitEvicted(ctx, k); err != nil {
-		return err
-	}
-	if err := c.d.Move(ctx, staging, final); err != nil {
-		return fmt.Errorf("move %s to %s: %w", staging, final, err)
-	}
-	return nil
+func (c *Cache) writeObject(ctx context.Context, k key, final string, src io.Reader) error {
+	return c.stageAndMove(ctx, final, src, func(ctx context.Context) error { return c.waitEvicted(ctx, k) })
 }
 
 // writeStaging writes src to a staging object with one driver FileWriter.

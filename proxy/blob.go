@@ -19,7 +19,7 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 	if err != nil {
 		return errDigestInvalid(fmt.Sprintf("trustproxy: invalid blob digest %q: %v", rt.ref, err))
 	}
-	g, size := s.approvals.covering(rt.repoKey(), dg, s.policy)
+	g, size := s.approvals.covering(r.Context(), rt.repoKey(), dg, s.policy)
 	if g == nil {
 		info.decision = "deny"
 		return errDenied(fmt.Sprintf("trustproxy: blob %s@%s denied: no approved manifest of %s references it (pull by an approved tag or digest first)",

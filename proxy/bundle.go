@@ -42,15 +42,15 @@ func (s *Server) checkBundle(ctx context.Context, rt route, subj policy.Subject,
 }
 
 // coverBundle records everything an approved bundle names under g.
-func (s *Server) coverBundle(rt route, b *cnab.Bundle, g *grant) {
-	key := rt.repoKey()
-	s.approvals.cover(key, b.ConfigManifest.Digest, b.ConfigManifest.Size, g)
+func (s *Server) coverBundle(ctx context.Context, rt route, b *cnab.Bundle, g *grant) {
+	items := []covered{{b.ConfigManifest.Digest, b.ConfigManifest.Size}}
 	for _, c := range b.ConfigBlobs {
-		s.approvals.cover(key, c.Digest, c.Size, g)
+		items = append(items, covered{c.Digest, c.Size})
 	}
 	for _, img := range b.Images {
-		s.approvals.cover(key, img.Descriptor.Digest, img.Descriptor.Size, g)
+		items = append(items, covered{img.Descriptor.Digest, img.Descriptor.Size})
 	}
+	s.approvals.cover(ctx, rt.repoKey(), items, g)
 }
 
 // bundleFetcher gives cnab.Resolve the bundle's parts from the cache or the

@@ -36,8 +36,16 @@ func (te *trustEnv) signBundle(t *testing.T, repoTag string, p testenv.PushedBun
 // failure's status and message.
 func (te *trustEnv) pullBundle(t *testing.T, repo, tag string) (int, string) {
 	t.Helper()
+	return te.pullTree(t, repo, tag)
+}
+
+// pullTree GETs the manifest repo:ref, every blob it names and, for an
+// index, every child the same way, checking each digest. It returns the
+// first failure's status and message.
+func (e *env) pullTree(t *testing.T, repo, ref string) (int, string) {
+	t.Helper()
 	get := func(path string) (int, []byte, string) {
-		resp := te.get(t, "GET", "/v2/"+repo+"/"+path, map[string]string{"Accept": acceptAll})
+		resp := e.get(t, "GET", "/v2/"+repo+"/"+path, map[string]string{"Accept": acceptAll})
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
@@ -81,7 +89,7 @@ func (te *trustEnv) pullBundle(t *testing.T, repo, tag string) (int, string) {
 		}
 		return 200, ""
 	}
-	return pull("manifests/" + tag)
+	return pull("manifests/" + ref)
 }
 
 func TestBundleAdmission(t *testing.T) {

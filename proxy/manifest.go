@@ -46,7 +46,7 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 	// A digest inside an approved tree (a platform manifest of an approved
 	// index, an image of an approved bundle) is served under that grant.
 	if subj.Digest != "" {
-		if g, _ := s.approvals.covering(rt.repoKey(), subj.Digest, s.policy); g != nil {
+		if g, _ := s.approvals.covering(ctx, rt.repoKey(), subj.Digest, s.policy); g != nil {
 			m, err := s.manifestByDigest(ctx, rt, subj.Digest)
 			if err != nil {
 				return err
@@ -91,6 +91,11 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 		d = s.policy.CheckManifest(ctx, subj, m.digest, m.mediaType, m.body)
 	}
 	if !d.Allowed {
+		if subj.Digest != "" && d.Digest == "" && d.Mode == policy.ModeEnforce {
+			d.Reason += fmt.Sprintf("; nor does any approved index or CNAB bundle of %s name it "+
+				"(pull the index or bundle by its signed tag through trustproxy first; approvals are kept in the cache storage, "+
+				"so a replica or a restarted process on other storage has none)", rt.repoKey())
+		}
 		return s.deny(info, d, subj)
 	}
 	g := &grant{subject: subj, decision: d}
@@ -98,7 +103,7 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 		return err
 	}
 	if bundle != nil {
-		s.coverBundle(rt, bundle, g)
+		s.coverBundle(ctx, rt, bundle, g)
 	}
 	info.decision = verdict(d)
 	s.metrics.decisions.WithLabelValues(info.decision).Inc()
@@ -128,13 +133,14 @@ func (s *Server) approveTree(ctx context.Context, rt route, m *fetchedManifest, 
 	if err != nil {
 		return errDenied(fmt.Sprintf("trustproxy: %s@%s: %v", rt.repoKey(), m.digest, err))
 	}
-	key := rt.repoKey()
+	items := make([]covered, 0, len(refs.Manifests)+len(refs.Blobs))
 	for _, c := range refs.Manifests {
-		s.approvals.cover(key, c.Digest, c.Size, g)
+		items = append(items, covered{c.Digest, c.Size})
 	}
 	for _, b := range refs.Blobs {
-		s.approvals.cover(key, b.Digest, b.Size, g)
+		items = append(items, covered{b.Digest, b.Size})
 	}
+	s.approvals.cover(ctx, rt.repoKey(), items, g)
 	if !m.cached {
 		if err := s.cache.PutManifest(ctx, m.digest, m.mediaType, m.body); err != nil {
 			s.log.Warn("cache manifest", zap.String("digest", m.digest.String()), zap.Error(err))

@@ -59,7 +59,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		upstreams: map[string]*upstream{}, policy: opts.Policy, cache: opts.Cache,
-		log: opts.Logger, approvals: newApprovals(), registry: opts.Registry, ready: opts.Ready,
+		log: opts.Logger, approvals: newApprovals(opts.Cache, opts.Logger.Named("approvals")), registry: opts.Registry, ready: opts.Ready,
 	}
 	s.metrics = newMetrics(opts.Registry)
 	if len(opts.Upstreams) == 0 {
