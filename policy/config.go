@@ -102,7 +102,8 @@ func (c *Config) validate(trusts map[string]bool) error {
 				return fmt.Errorf("%s.require (%s): %q is not one of tuf, in-toto", where, r.Name, q)
 			}
 		}
-		if strings.Contains(r.TrustName, ":") {
+		// A colon is a tag unless a "/" follows it (registry host:port).
+		if i := strings.LastIndex(r.TrustName, ":"); i >= 0 && !strings.Contains(r.TrustName[i:], "/") {
 			return fmt.Errorf("%s.trustName (%s): %q must not contain a tag", where, r.Name, r.TrustName)
 		}
 	}

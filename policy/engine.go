@@ -130,8 +130,7 @@ func (e *Engine) StillApproved(s Subject, d Decision) bool {
 	if r.Mode != ModeEnforce {
 		return true
 	}
-	ts := e.trusts[r.Trust]
-	ix, err := ts.Index()
+	ix, err := indexOf(e.trusts[r.Trust], r.trustName(s.Upstream, s.Repository))
 	if err != nil {
 		return false
 	}
@@ -161,7 +160,7 @@ func (e *Engine) begin(s Subject) (d Decision, ix *trustfetch.Index, ok bool) {
 	if !found {
 		return e.fail(d, fmt.Sprintf("trust repository %q is not configured", r.Trust)), nil, false
 	}
-	ix, err := ts.Index()
+	ix, err := indexOf(ts, name)
 	if err != nil {
 		return e.fail(d, err.Error()), nil, false
 	}

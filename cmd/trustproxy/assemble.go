@@ -18,6 +18,7 @@ import (
 	"github.com/trustproxy/trustproxy/policy"
 	"github.com/trustproxy/trustproxy/proxy"
 	"github.com/trustproxy/trustproxy/trustfetch"
+	"github.com/trustproxy/trustproxy/trustfetch/notary"
 )
 
 // instance is a fully assembled trustproxy: what serve runs and check asks.
@@ -25,7 +26,9 @@ type instance struct {
 	config *fileConfig
 	server *proxy.Server
 	trusts map[string]*trustfetch.Repository
-	log    *zap.Logger
+	// notaries load GUNs on demand, so they do not hold up readiness.
+	notaries []*notary.Source
+	log      *zap.Logger
 }
 
 func newLogger(c logConfig) (*zap.Logger, error) {
@@ -55,7 +58,16 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 
 	trusts := map[string]*trustfetch.Repository{}
 	sources := map[string]policy.TrustSource{}
+	var notaries []*notary.Source
 	for name, t := range c.Trust {
+		if t.Notary != nil {
+			n, err := openNotary(name, t.Notary, c.State, log)
+			if err != nil {
+				return nil, err
+			}
+			notaries, sources[name] = append(notaries, n), n
+			continue
+		}
 		cfg := trustfetch.Config{
 			Name: name, Metadata: t.Metadata, Targets: t.Targets, Root: t.Root,
 			StateDir: filepath.Join(c.State, "trust", name), Refresh: time.Duration(t.Refresh),
@@ -118,13 +130,16 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 	if err != nil {
 		return nil, err
 	}
-	return &instance{config: c, server: srv, trusts: trusts, log: log}, nil
+	return &instance{config: c, server: srv, trusts: trusts, notaries: notaries, log: log}, nil
 }
 
 // runTrust starts each trust repository's refresh loop.
 func (in *instance) runTrust(ctx context.Context) {
 	for _, t := range in.trusts {
 		go t.Run(ctx)
+	}
+	for _, n := range in.notaries {
+		go n.Run(ctx)
 	}
 }
 

@@ -106,6 +106,7 @@ type trustC struct {
 	Refresh          duration `json:"refresh"`
 	MaxMetadataBytes int64    `json:"maxMetadataBytes"`
 	MaxTargetBytes   int64    `json:"maxTargetBytes"`
+	Notary           *notaryC `json:"notary"`
 }
 
 type policyConfig struct {
@@ -257,6 +258,12 @@ func (c *fileConfig) validate(base string) error {
 	}
 	c.State = abs(c.State)
 	for name, t := range c.Trust {
+		if t.Notary != nil {
+			if err := t.Notary.validate(name, t, abs); err != nil {
+				return err
+			}
+			continue
+		}
 		if t.Root == "" {
 			return fmt.Errorf("trust.%s.root: required: the pinned root.json (trustproxy never trusts on first use)", name)
 		}

@@ -1,0 +1,243 @@
+package testenv
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// NotaryServer is Debian's notary-server (package notary, 0.7.0+ds1) with
+// the memory backend and a local trust service, which signs timestamps and
+// (for collections that hand it the snapshot key, as DCT and Signy do)
+// snapshots. A `go install`ed v0.7.0 server built with a current Go refuses
+// every delegation publish, so tests use Debian's binary.
+type NotaryServer struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// NewNotaryServer starts notary-server on a free loopback port; it stops
+// with the test. A missing binary skips the test, or fails it in CI.
+func NewNotaryServer(t testing.TB) *NotaryServer {
+	t.Helper()
+	bin, err := exec.LookPath("notary-server")
+	if err != nil {
+		SkipOrFail(t, "notary-server not installed (apt-get install notary)")
+	}
+	if _, err := exec.LookPath("notary"); err != nil {
+		SkipOrFail(t, "notary CLI not installed (apt-get install notary)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`{"server":{"http_addr":%q},"trust_service":{"type":"local","key_algorithm":"ecdsa"},"storage":{"backend":"memory"},"logging":{"level":"error"}}`, addr)
+	cfgPath := filepath.Join(dir, "server.json")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &NotaryServer{URL: "http://" + addr, cmd: exec.Command(bin, "-config", cfgPath)}
+	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start notary-server: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(s.URL + "/_notary_server/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("notary-server did not become healthy: %v\n%s", err, b)
+		}
+	}
+}
+
+// Stop stops the server (its memory backend forgets everything).
+func (s *NotaryServer) Stop() {
+	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// NotarySigner drives the real `notary` CLI against a server the way
+// Docker Content Trust and Signy publish: a root key and a targets key per
+// collection, the snapshot key handed to the server, and optionally a
+// targets/releases delegation whose key signs the tags.
+type NotarySigner struct {
+	t      testing.TB
+	server string
+	dir    string
+}
+
+// NewNotarySigner uses a fresh trust directory (its own root key).
+func NewNotarySigner(t testing.TB, server string) *NotarySigner {
+	return &NotarySigner{t: t, server: server, dir: t.TempDir()}
+}
+
+// Run runs the notary CLI and returns its combined output.
+func (n *NotarySigner) Run(args ...string) (string, error) {
+	cmd := exec.Command("notary", append([]string{"-s", n.server, "-d", n.dir}, args...)...)
+	cmd.Env = append(os.Environ(), "NOTARY_ROOT_PASSPHRASE=root-pass", "NOTARY_TARGETS_PASSPHRASE=targets-pass",
+		"NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass", "NOTARY_DELEGATION_PASSPHRASE=delegation-pass")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (n *NotarySigner) must(args ...string) string {
+	n.t.Helper()
+	out, err := n.Run(args...)
+	if err != nil {
+		n.t.Fatalf("notary %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// Init creates and publishes the collection gun with a server-managed
+// snapshot key (DCT's and Signy's Initialize(rootKeys, snapshot)).
+func (n *NotarySigner) Init(gun string) {
+	n.t.Helper()
+	n.must("init", gun, "-p")
+	n.must("key", "rotate", gun, "snapshot", "-r")
+}
+
+// AddReleases adds the targets/releases delegation (all paths) with a new
+// ECDSA key, as `docker trust signer add` does, and imports its key.
+func (n *NotarySigner) AddReleases(gun string) {
+	n.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "releases"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour * 365),
+		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	certPath, keyPath := filepath.Join(n.dir, "releases.crt"), filepath.Join(n.dir, "releases-key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	n.must("delegation", "add", gun, "targets/releases", certPath, "--all-paths", "-p")
+	n.must("key", "import", keyPath, "--role", "targets/releases")
+}
+
+// Sign adds tag → content (sha256, sha512 and length of the bytes, as
+// `notary add` and Signy compute them) in role ("targets" or
+// "targets/releases") and publishes. custom, if not nil, is the target's
+// custom JSON.
+func (n *NotarySigner) Sign(gun, tag string, content []byte, role string, custom []byte) {
+	n.t.Helper()
+	s256, s512 := sha256.Sum256(content), sha512.Sum512(content)
+	args := []string{"addhash", gun, tag, strconv.Itoa(len(content)), "--sha256", hex.EncodeToString(s256[:]),
+		"--sha512", hex.EncodeToString(s512[:]), "-p"}
+	if role != "targets" {
+		args = append(args, "-r", role)
+	}
+	if custom != nil {
+		p := filepath.Join(n.dir, "custom-"+tag+".json")
+		if err := os.WriteFile(p, custom, 0o600); err != nil {
+			n.t.Fatal(err)
+		}
+		args = append(args, "--custom", p)
+	}
+	n.must(args...)
+}
+
+// Remove removes tag from role and publishes (revocation).
+func (n *NotarySigner) Remove(gun, tag, role string) {
+	n.t.Helper()
+	args := []string{"remove", gun, tag, "-p"}
+	if role != "targets" {
+		args = append(args, "-r", role)
+	}
+	n.must(args...)
+}
+
+// RootKeyID is the ID of gun's root key as root.json lists it: what a
+// trust pin names (not the private key ID `notary key list` shows).
+func (n *NotarySigner) RootKeyID(gun string) string {
+	n.t.Helper()
+	resp, err := http.Get(n.server + "/v2/" + gun + "/_trust/tuf/root.json")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		n.t.Fatalf("root.json of %s: %v %s", gun, err, b)
+	}
+	var root struct {
+		Signed struct {
+			Roles map[string]struct {
+				KeyIDs []string `json:"keyids"`
+			} `json:"roles"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(b, &root); err != nil || len(root.Signed.Roles["root"].KeyIDs) != 1 {
+		n.t.Fatalf("root.json of %s: %v %s", gun, err, b)
+	}
+	return root.Signed.Roles["root"].KeyIDs[0]
+}
+
+// RootCert is the PEM certificate of gun's root key from root.json.
+func (n *NotarySigner) RootCert(gun string) []byte {
+	n.t.Helper()
+	id := n.RootKeyID(gun)
+	resp, err := http.Get(n.server + "/v2/" + gun + "/_trust/tuf/root.json")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var root struct {
+		Signed struct {
+			Keys map[string]struct {
+				Keyval struct{ Public []byte } `json:"keyval"`
+			} `json:"keys"`
+		} `json:"signed"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&root); err != nil {
+		n.t.Fatal(err)
+	}
+	return root.Signed.Keys[id].Keyval.Public
+}
