@@ -61,3 +61,29 @@ func TestNotaryConfined(t *testing.T) {
 		}
 	}
 }
+
+// The binary that ships in the image links no test code: no testing, no
+// httptest, no test helpers (as go-containerregistry's
+// cmd/crane/depcheck_test.go checks for crane), and none of the libraries
+// only the tests' CNAB fixtures need.
+func TestProductBinaryHasNoTestCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-test=false", "./cmd/trustproxy").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 100 {
+		t.Fatalf("go list -deps ./cmd/trustproxy listed only %d packages: %v", len(deps), deps)
+	}
+	for _, dep := range deps {
+		bad := dep == "testing" || strings.HasPrefix(dep, "testing/") ||
+			dep == "net/http/httptest" || strings.HasSuffix(dep, "/internal/httptest") ||
+			strings.HasPrefix(dep, "github.com/trustproxy/trustproxy/internal/testenv") ||
+			strings.HasPrefix(dep, "github.com/cnabio/cnab-to-oci") ||
+			strings.HasPrefix(dep, "github.com/docker/distribution") || // the legacy module, pulled in only by cnab-to-oci
+			strings.Contains(dep, "/testutil") || strings.Contains(dep, "/testhelper")
+		if bad {
+			t.Errorf("cmd/trustproxy links %s: the product binary must not contain test code", dep)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/distribution/distribution/v3/configuration"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -19,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/publish"
 )
 
@@ -62,7 +60,7 @@ func serveDemo(ctx context.Context, o demoOptions, stdout io.Writer) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
-	up, err := testenv.StartRegistry(configuration.Storage{"inmemory": configuration.Parameters{}}, "127.0.0.1:0")
+	up, err := startDemoRegistry(ctx)
 	if err != nil {
 		return fmt.Errorf("start upstream registry: %w", err)
 	}

@@ -218,4 +218,3 @@ func TestTrustErrors(t *testing.T) {
 		}
 	}
 }
-

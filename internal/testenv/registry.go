@@ -45,7 +45,7 @@ func NewRegistry(t testing.TB) *Registry {
 // storage configuration (e.g. filesystem with a rootdirectory).
 func NewRegistryWithStorage(t testing.TB, storage configuration.Storage) *Registry {
 	t.Helper()
-	r, err := StartRegistry(storage, "127.0.0.1:0")
+	r, err := startRegistry(storage, "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("start registry: %v", err)
 	}
@@ -53,9 +53,9 @@ func NewRegistryWithStorage(t testing.TB, storage configuration.Storage) *Regist
 	return r
 }
 
-// StartRegistry starts a distribution v3 registry on addr outside a test
-// (the demo uses it). Close stops it.
-func StartRegistry(storage configuration.Storage, addr string) (*Registry, error) {
+// startRegistry starts a distribution v3 registry on addr. It silences
+// logrus process-wide, which only a test process may do.
+func startRegistry(storage configuration.Storage, addr string) (*Registry, error) {
 	logrus.SetOutput(io.Discard) // distribution logs through logrus' global logger
 	storage["delete"] = configuration.Parameters{"enabled": true}
 	storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
