@@ -16,8 +16,8 @@ func TestImportDirection(t *testing.T) {
 		"trustfetch": {"proxy", "policy", "cache", "cmd"},
 		// trustfetch/notary is covered by trustfetch/...: it may import
 		// trustfetch (the Index it offers policy), nothing above.
-		"policy":     {"proxy", "cache", "cmd"},
-		"proxy":      {"cmd"},
+		"policy": {"proxy", "cache", "cmd"},
+		"proxy":  {"cmd"},
 	}
 	for pkg, bad := range forbidden {
 		out, err := exec.Command("go", "list", "-deps", "-test=false", "./"+pkg+"/...").CombinedOutput()
@@ -80,7 +80,6 @@ func TestProductBinaryHasNoTestCode(t *testing.T) {
 			dep == "net/http/httptest" || strings.HasSuffix(dep, "/internal/httptest") ||
 			strings.HasPrefix(dep, "github.com/trustproxy/trustproxy/internal/testenv") ||
 			strings.HasPrefix(dep, "github.com/cnabio/cnab-to-oci") ||
-			strings.HasPrefix(dep, "github.com/docker/distribution") || // the legacy module, pulled in only by cnab-to-oci
 			strings.Contains(dep, "/testutil") || strings.Contains(dep, "/testhelper")
 		if bad {
 			t.Errorf("cmd/trustproxy links %s: the product binary must not contain test code", dep)
