@@ -17,6 +17,7 @@ type requestInfo struct {
 	ref      string
 	decision string // allow, deny, audit-fail, child-of:<digest>
 	cache    string // hit, miss, coalesced, ""
+	servedBy string // the host that sent the upstream bytes, after redirects
 	errCode  string
 	errMsg   string
 }
@@ -81,6 +82,9 @@ func (s *Server) accessLog(r *http.Request, rec *recorder, info *requestInfo, d 
 		zap.String("kind", info.kind), zap.String("upstream", info.upstream), zap.String("repository", info.repo),
 		zap.String("ref", info.ref), zap.String("decision", info.decision), zap.String("cache", info.cache),
 		zap.Int64("bytes", rec.bytes), zap.Duration("duration", d), zap.String("client", clientAddr(r)),
+	}
+	if info.servedBy != "" {
+		fields = append(fields, zap.String("upstream_host", info.servedBy))
 	}
 	if info.errCode != "" {
 		fields = append(fields, zap.String("error_code", info.errCode), zap.String("error", info.errMsg))

@@ -42,7 +42,7 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 		}
 	}
 	blob, err := s.cache.Blob(ctx, dg, size, func(ctx context.Context) (io.ReadCloser, int64, error) {
-		return s.fetchBlob(ctx, rt, dg)
+		return s.fetchBlob(ctx, rt, dg, size, info)
 	})
 	if err != nil {
 		var oe *ociError
@@ -127,13 +127,20 @@ func setBlobHeaders(h http.Header, dg digest.Digest) {
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// fetchBlob opens the blob's body on the upstream.
-func (s *Server) fetchBlob(ctx context.Context, rt route, dg digest.Digest) (io.ReadCloser, int64, error) {
+// fetchBlob opens the blob's body on the upstream (after any redirects),
+// bounded by the upstream's transfer bounds. It tells info which host served
+// the bytes: the access log line of the request that started the download.
+func (s *Server) fetchBlob(ctx context.Context, rt route, dg digest.Digest, size int64, info *requestInfo) (io.ReadCloser, int64, error) {
+	b := rt.upstream.blobBounds
+	ctx, cancel := context.WithTimeout(ctx, b.deadline)
 	resp, err := s.upstreamDo(ctx, rt, http.MethodGet, "blobs/"+dg.String(), nil)
 	if err != nil {
+		cancel()
 		return nil, 0, err
 	}
+	info.servedBy = resp.Request.URL.Host
 	if resp.StatusCode != http.StatusOK {
+		cancel()
 		oe := upstreamStatusError(rt.upstream.name, resp.StatusCode, resp.Header.Get("Retry-After"), "blob "+rt.repoKey()+"@"+dg.String())
 		if oe.Code == "MANIFEST_UNKNOWN" {
 			oe.Code = "BLOB_UNKNOWN"
@@ -141,7 +148,11 @@ func (s *Server) fetchBlob(ctx context.Context, rt route, dg digest.Digest) (io.
 		drain(resp.Body)
 		return nil, 0, oe
 	}
-	return resp.Body, resp.ContentLength, nil
+	body, err := b.bound(ctx, cancel, resp, size)
+	if err != nil {
+		return nil, 0, errBadGateway(fmt.Sprintf("trustproxy: blob %s@%s: %v", rt.repoKey(), dg, err))
+	}
+	return body, resp.ContentLength, nil
 }
 
 // parseRange understands the single byte ranges registry clients send

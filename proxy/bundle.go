@@ -83,7 +83,7 @@ func (f bundleFetcher) Blob(ctx context.Context, d digest.Digest, maxSize int64)
 	} else if err != nil && !errors.Is(err, cache.ErrNotFound) {
 		return nil, err
 	}
-	body, _, err := f.s.fetchBlob(ctx, f.rt, d)
+	body, _, err := f.s.fetchBlob(ctx, f.rt, d, -1, &requestInfo{})
 	if err != nil {
 		return nil, err
 	}

@@ -262,6 +262,7 @@ func (s *Server) upstreamDo(ctx context.Context, rt route, method, path string, 
 		}
 		return nil, errBadGateway(fmt.Sprintf("trustproxy: upstream %s: %v", rt.upstream.name, err))
 	}
+	s.metrics.servedBy.WithLabelValues(rt.upstream.name, kind, resp.Request.URL.Host).Inc()
 	return resp, nil
 }
 

@@ -7,6 +7,7 @@ type metrics struct {
 	bytesServed     *prometheus.CounterVec
 	upstreamLatency *prometheus.HistogramVec
 	decisions       *prometheus.CounterVec
+	servedBy        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,7 +29,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "trustproxy", Name: "decisions_total",
 			Help: "Manifest decisions by verdict (allow, deny, audit-fail, child).",
 		}, []string{"verdict"}),
+		servedBy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "trustproxy", Name: "upstream_responses_total",
+			Help: "Upstream responses by upstream, kind and the host that answered after redirects (a CDN, a storage bucket).",
+		}, []string{"upstream", "kind", "host"}),
 	}
-	reg.MustRegister(m.requests, m.bytesServed, m.upstreamLatency, m.decisions)
+	reg.MustRegister(m.requests, m.bytesServed, m.upstreamLatency, m.decisions, m.servedBy)
 	return m
 }

@@ -33,26 +33,49 @@ type UpstreamConfig struct {
 	Keychain           bool
 	// Timeout bounds connecting and waiting for response headers, and how
 	// long a body may stall between reads. Retries bounds extra attempts of
-	// idempotent requests that failed before any byte reached a client.
+	// requests that failed before any byte reached a client.
 	Timeout time.Duration
 	Retries int
+	// MaxRedirects bounds the redirects followed for one request (0: the
+	// default, 10).
+	MaxRedirects int
+	// Bounds on one blob download (0: the defaults): MaxBlobBytes for a blob
+	// whose size neither the manifest nor the upstream states; BlobTimeout
+	// for the whole transfer; MinBytesPerSecond, the average rate below which
+	// a transfer older than a minute is abandoned.
+	MaxBlobBytes      int64
+	BlobTimeout       time.Duration
+	MinBytesPerSecond int64
 }
+
+// Defaults of the per-upstream bounds (README: configuration reference).
+const (
+	DefaultMaxRedirects      = 10
+	DefaultMaxBlobBytes      = 8 << 30
+	DefaultBlobTimeout       = 2 * time.Hour
+	DefaultMinBytesPerSecond = 1 << 10
+)
 
 // upstream is a configured registry with its per-repository authenticated
 // transports. Client credentials never reach it: only the configured ones.
 type upstream struct {
 	name      string
 	base      *url.URL
+	origin    string // scheme://host:port of the registry API
 	reg       name.Registry
 	dockerHub bool
 	auth      func(context.Context) (authn.Authenticator, error)
-	rt        http.RoundTripper
-	timeout   time.Duration
-	retries   int
-	log       *zap.Logger
+	// rt carries no credentials: it is what every request finally goes
+	// through, and all a redirect to another origin ever sees.
+	rt           http.RoundTripper
+	timeout      time.Duration
+	maxRedirects int
+	blobBounds   transferBounds
+	challenge    challengeCache
+	log          *zap.Logger
 
 	mu         sync.Mutex
-	transports map[string]http.RoundTripper // per repository pull scope; holds the cached token
+	transports map[string]*authTransport // per repository pull scope; holds the cached token
 }
 
 const maxCachedTransports = 4096
@@ -70,16 +93,42 @@ func newUpstream(cfg UpstreamConfig, base http.RoundTripper, log *zap.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
 	}
+	if cfg.Retries < 0 || cfg.MaxRedirects < 0 || cfg.MaxBlobBytes < 0 || cfg.BlobTimeout < 0 || cfg.MinBytesPerSecond < 0 {
+		return nil, fmt.Errorf("upstream %q: retries and bounds must not be negative", cfg.Name)
+	}
 	up := &upstream{
-		name: cfg.Name, base: u, reg: reg,
+		name: cfg.Name, base: u, origin: originOf(u), reg: reg,
 		dockerHub: cfg.Name == "docker.io" || u.Host == "registry-1.docker.io" || u.Host == "index.docker.io",
-		rt:        base, timeout: cfg.Timeout, retries: cfg.Retries,
+		timeout:   cfg.Timeout, maxRedirects: cfg.MaxRedirects,
+		blobBounds: transferBounds{maxBytes: cfg.MaxBlobBytes, deadline: cfg.BlobTimeout, minRate: cfg.MinBytesPerSecond},
 		log:        log.With(zap.String("upstream", cfg.Name)),
-		transports: map[string]http.RoundTripper{},
+		transports: map[string]*authTransport{},
 	}
 	if up.timeout <= 0 {
 		up.timeout = 30 * time.Second
 	}
+	if up.maxRedirects == 0 {
+		up.maxRedirects = DefaultMaxRedirects
+	}
+	if up.blobBounds.maxBytes == 0 {
+		up.blobBounds.maxBytes = DefaultMaxBlobBytes
+	}
+	if up.blobBounds.deadline == 0 {
+		up.blobBounds.deadline = DefaultBlobTimeout
+	}
+	if up.blobBounds.minRate == 0 {
+		up.blobBounds.minRate = DefaultMinBytesPerSecond
+	}
+	up.blobBounds.stall = up.timeout
+	// Transient failures (connection errors, 502/503/504) are retried by
+	// go-containerregistry's retry transport; 429 is not: the client gets
+	// the upstream's Retry-After instead of trustproxy hammering on.
+	up.rt = transport.NewRetry(base,
+		transport.WithRetryStatusCodes(http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
+		transport.WithRetryPredicate(func(err error) bool {
+			return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+		}),
+		transport.WithRetryBackoff(transport.Backoff{Duration: 100 * time.Millisecond, Factor: 3, Jitter: 0.1, Steps: cfg.Retries + 1}))
 	switch {
 	case cfg.Keychain && (cfg.Username != "" || cfg.Password != ""):
 		return nil, fmt.Errorf("upstream %q: auth: set either username/password or keychain, not both", cfg.Name)
@@ -102,10 +151,9 @@ func newUpstream(cfg UpstreamConfig, base http.RoundTripper, log *zap.Logger) (*
 	return up, nil
 }
 
-// transport returns the authenticated transport for pulling repo, doing the
-// registry's auth handshake only the first time (tokens are cached per scope
-// inside the returned transport and refreshed by it).
-func (u *upstream) transport(ctx context.Context, repo string) (http.RoundTripper, error) {
+// transport returns the authenticated transport for pulling repo. Tokens
+// are cached per repository scope inside it and refreshed by it.
+func (u *upstream) transport(ctx context.Context, repo string) (*authTransport, error) {
 	u.mu.Lock()
 	t, ok := u.transports[repo]
 	u.mu.Unlock()
@@ -116,11 +164,7 @@ func (u *upstream) transport(ctx context.Context, repo string) (http.RoundTrippe
 	if err != nil {
 		return nil, fmt.Errorf("resolve credentials for %s: %w", u.name, err)
 	}
-	scope := u.reg.Repo(repo).Scope(transport.PullScope)
-	t, err = transport.NewWithContext(ctx, u.reg, auth, u.rt, []string{scope})
-	if err != nil {
-		return nil, err
-	}
+	t = newAuthTransport(u, auth, "repository:"+repo+":pull")
 	u.mu.Lock()
 	if len(u.transports) >= maxCachedTransports {
 		clear(u.transports)
@@ -130,43 +174,10 @@ func (u *upstream) transport(ctx context.Context, repo string) (http.RoundTrippe
 	return t, nil
 }
 
-// do sends an idempotent request for /v2/<repo>/<path> and returns the
-// response for any status; the caller maps non-2xx. Connection failures and
-// 502/503/504 are retried with backoff up to u.retries times.
+// do sends a GET or HEAD for /v2/<repo>/<path>, following redirects (see
+// redirect.go), and returns the final response for any status; the caller
+// maps non-2xx. resp.Request.URL says which host answered.
 func (u *upstream) do(ctx context.Context, method, repo, path string, hdr http.Header) (*http.Response, error) {
-	var lastErr error
-	for attempt := 0; attempt <= u.retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
-			}
-		}
-		resp, err := u.once(ctx, method, repo, path, hdr)
-		if err == nil && resp.StatusCode != http.StatusBadGateway &&
-			resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusGatewayTimeout {
-			return resp, nil
-		}
-		if err == nil {
-			if attempt == u.retries {
-				return resp, nil
-			}
-			drain(resp.Body)
-			lastErr = fmt.Errorf("status %d", resp.StatusCode)
-			continue
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-		u.log.Debug("upstream request failed", zap.String("path", path), zap.Int("attempt", attempt), zap.Error(err))
-	}
-	return nil, &ociError{Status: http.StatusBadGateway, Code: "UNKNOWN",
-		Message: fmt.Sprintf("upstream %s unreachable: %s %s: %v", u.name, method, path, lastErr)}
-}
-
-func (u *upstream) once(ctx context.Context, method, repo, path string, hdr http.Header) (*http.Response, error) {
 	t, err := u.transport(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -174,16 +185,15 @@ func (u *upstream) once(ctx context.Context, method, repo, path string, hdr http
 	path, query, _ := strings.Cut(path, "?")
 	target := u.base.JoinPath("/v2/", repo, path)
 	target.RawQuery = query
-	req, err := http.NewRequestWithContext(ctx, method, target.String(), nil)
+	resp, err := u.follow(ctx, t, method, target, hdr)
 	if err != nil {
-		return nil, err
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	resp, err := t.RoundTrip(req)
-	if err != nil {
-		return nil, err
+		var oe *ociError
+		if errors.As(err, &oe) || ctx.Err() != nil {
+			return nil, err
+		}
+		u.log.Debug("upstream request failed", zap.String("path", path), zap.Error(err))
+		return nil, &ociError{Status: http.StatusBadGateway, Code: "UNKNOWN",
+			Message: fmt.Sprintf("upstream %s unreachable: %s %s: %v", u.name, method, path, err)}
 	}
 	resp.Body = newStallGuard(resp.Body, u.timeout)
 	return resp, nil
@@ -191,6 +201,7 @@ func (u *upstream) once(ctx context.Context, method, repo, path string, hdr http
 
 // baseTransport is the one HTTP transport all upstreams share: bounded
 // connect and header waits, generous keep-alive pools for blob traffic.
+// Compression stays off: the bytes hashed must be the identity bytes.
 func baseTransport(timeout time.Duration) *http.Transport {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -199,6 +210,7 @@ func baseTransport(timeout time.Duration) *http.Transport {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
+		DisableCompression:    true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
@@ -206,48 +218,6 @@ func baseTransport(timeout time.Duration) *http.Transport {
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
 	}
-}
-
-// stallGuard fails a body whose upstream stops sending for longer than d,
-// so a dying upstream never holds a client (or a coalesced download) forever.
-type stallGuard struct {
-	rc    io.ReadCloser
-	d     time.Duration
-	timer *time.Timer
-	mu    sync.Mutex
-	timed bool
-}
-
-func newStallGuard(rc io.ReadCloser, d time.Duration) io.ReadCloser {
-	g := &stallGuard{rc: rc, d: d}
-	g.timer = time.AfterFunc(d, func() {
-		g.mu.Lock()
-		g.timed = true
-		g.mu.Unlock()
-		rc.Close()
-	})
-	return g
-}
-
-var errStalled = errors.New("upstream stalled")
-
-func (g *stallGuard) Read(p []byte) (int, error) {
-	n, err := g.rc.Read(p)
-	g.timer.Reset(g.d)
-	if err != nil && err != io.EOF {
-		g.mu.Lock()
-		timed := g.timed
-		g.mu.Unlock()
-		if timed {
-			return n, fmt.Errorf("%w: no data for %s: %v", errStalled, g.d, err)
-		}
-	}
-	return n, err
-}
-
-func (g *stallGuard) Close() error {
-	g.timer.Stop()
-	return g.rc.Close()
 }
 
 func drain(rc io.ReadCloser) {
