@@ -35,6 +35,9 @@ type envOpts struct {
 	cache   *cache.Cache
 	retries int
 	log     *zap.Logger // default: the test's log
+	// upstream, when set, adjusts the upstream's configuration
+	// (credentials, bounds).
+	upstream func(*UpstreamConfig)
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -62,8 +65,12 @@ func newEnvFor(t testing.TB, up *testenv.Registry, o envOpts) *env {
 			t.Fatalf("cache: %v", err)
 		}
 	}
+	uc := UpstreamConfig{Name: upName, URL: up.URL, Default: true, Retries: o.retries}
+	if o.upstream != nil {
+		o.upstream(&uc)
+	}
 	s, err := New(Options{
-		Upstreams: []UpstreamConfig{{Name: upName, URL: up.URL, Default: true, Retries: o.retries}},
+		Upstreams: []UpstreamConfig{uc},
 		Policy:    engine, Cache: c, Logger: o.log,
 	})
 	if err != nil {

@@ -56,10 +56,15 @@ func NewRegistryWithStorage(t testing.TB, storage configuration.Storage) *Regist
 // startRegistry starts a distribution v3 registry on addr. It silences
 // logrus process-wide, which only a test process may do.
 func startRegistry(storage configuration.Storage, addr string) (*Registry, error) {
-	logrus.SetOutput(io.Discard) // distribution logs through logrus' global logger
 	storage["delete"] = configuration.Parameters{"enabled": true}
 	storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
-	cfg := &configuration.Configuration{Storage: storage}
+	return startRegistryConfig(&configuration.Configuration{Storage: storage}, addr)
+}
+
+// startRegistryConfig starts a distribution v3 registry with a full
+// configuration (auth, storage middleware) on addr. Close stops it.
+func startRegistryConfig(cfg *configuration.Configuration, addr string) (*Registry, error) {
+	logrus.SetOutput(io.Discard) // distribution logs through logrus' global logger
 	cfg.HTTP.Secret = "trustproxy-test"
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
