@@ -114,7 +114,9 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 		}
 		ups = append(ups, proxy.UpstreamConfig{Name: u.Name, URL: u.URL, Default: u.Default,
 			Username: u.Auth.Username, Password: u.Auth.Password, Keychain: u.Auth.Keychain,
-			Timeout: time.Duration(u.Timeout), Retries: retries})
+			Timeout: time.Duration(u.Timeout), Retries: retries,
+			MaxRedirects: u.MaxRedirects, MaxBlobBytes: int64(u.MaxBlobBytes), BlobTimeout: time.Duration(u.BlobTimeout),
+			MinBytesPerSecond: int64(u.MinBytesPerSecond)})
 	}
 	srv, err := proxy.New(proxy.Options{
 		Upstreams: ups, Policy: engine, Cache: store, Logger: log, Registry: reg,

@@ -89,6 +89,11 @@ type upstreamConfig struct {
 	Auth    upstreamAuth `json:"auth"`
 	Timeout duration     `json:"timeout"`
 	Retries *int         `json:"retries"`
+	// Bounds on redirects and on one blob download (config_bounds.go).
+	MaxRedirects      int      `json:"maxRedirects"`
+	MaxBlobBytes      byteSize `json:"maxBlobBytes"`
+	BlobTimeout       duration `json:"blobTimeout"`
+	MinBytesPerSecond byteSize `json:"minBytesPerSecond"`
 }
 
 type upstreamAuth struct {
@@ -251,6 +256,9 @@ func (c *fileConfig) validate(base string) error {
 		}
 		if u.Retries != nil && (*u.Retries < 0 || *u.Retries > 10) {
 			return fmt.Errorf("upstreams[%d].retries: %d is outside 0..10", i, *u.Retries)
+		}
+		if u.MaxRedirects < 0 || u.MaxRedirects > 30 {
+			return fmt.Errorf("upstreams[%d].maxRedirects: %d is outside 0..30", i, u.MaxRedirects)
 		}
 	}
 	if len(c.Trust) > 0 && c.State == "" {

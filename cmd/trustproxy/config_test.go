@@ -29,6 +29,10 @@ upstreams:
     auth: {username: bob, passwordFile: pw}
     timeout: 1m30s
     retries: 0
+    maxRedirects: 5
+    maxBlobBytes: 2GiB
+    blobTimeout: 30m
+    minBytesPerSecond: 4096
   - {name: ghcr.io, url: "https://ghcr.io"}
 trust:
   corp: {metadata: "https://tuf.example/metadata", root: root.json, refresh: 5m, maxMetadataBytes: 1048576}
@@ -56,6 +60,10 @@ policy:
 		{"upstreams[0].default", up.Default, true},
 		{"upstreams[0].timeout", time.Duration(up.Timeout), 90 * time.Second},
 		{"upstreams[0].retries", *up.Retries, 0},
+		{"upstreams[0].maxRedirects", up.MaxRedirects, 5},
+		{"upstreams[0].maxBlobBytes", int64(up.MaxBlobBytes), int64(2 << 30)},
+		{"upstreams[0].blobTimeout", time.Duration(up.BlobTimeout), 30 * time.Minute},
+		{"upstreams[0].minBytesPerSecond", int64(up.MinBytesPerSecond), int64(4096)},
 		{"password from passwordFile", up.Auth.Password, "s3cret"},
 		{"upstreams[1].retries unset", c.Upstreams[1].Retries == nil, true},
 		{"trust.corp.root", c.Trust["corp"].Root, filepath.Join(dir, "root.json")},
@@ -90,6 +98,8 @@ func TestConfigErrorsSpeakYAML(t *testing.T) {
 		{"list where a mapping goes", "storage: {inmemory: {}}\nupstreams: {name: a}\n", "line 2: upstreams: want a list, got a mapping"},
 		{"bad duration", ok + "upstreams: [{name: a, url: 'http://a', timeout: soon}]\n", `upstreams[0].timeout: invalid duration "soon"`},
 		{"bad size", "storage: {inmemory: {}, maxsize: lots}\nupstreams: [{name: a, url: 'http://a'}]\n", `line 1: storage.maxsize: invalid size "lots"`},
+		{"bad blob bound", ok + "upstreams: [{name: a, url: 'http://a', maxBlobBytes: huge}]\n", `upstreams[0].maxBlobBytes: invalid size "huge"`},
+		{"too many redirects", ok + "upstreams: [{name: a, url: 'http://a', maxRedirects: 99}]\n", `upstreams[0].maxRedirects: 99 is outside 0..30`},
 		{"unknown storage key", "storage: {inmemory: {}, colour: red}\nupstreams: [{name: a, url: 'http://a'}]\n", "storage.colour: unknown key"},
 		{"rule names a missing upstream", ok + "upstreams: [{name: docker.io, url: 'http://a'}]\npolicy: {rules: [{name: r, match: 'ghcr.io/acme/**', mode: allow}]}\n",
 			`policy.rules[0].match: "ghcr.io/acme/**" starts with upstream "ghcr.io", which is not configured (upstreams: docker.io)`},
