@@ -101,13 +101,13 @@ func validateLayout(md in_toto.Metadata, layout in_toto.Layout) error {
 			return fmt.Errorf("functionary key %s: %w", short(id), err)
 		}
 	}
-	mb, ok := md.(*in_toto.Metablock)
-	if !ok {
-		// DSSE: the payload still gets the structural checks; the envelope's
-		// signatures are base64 and were checked by the verifier.
-		mb = &in_toto.Metablock{Signed: layout}
+	mb := in_toto.Metablock{Signed: layout}
+	if c, ok := md.(*metablock); ok {
+		mb.Signatures = c.Signatures
 	}
-	return in_toto.ValidateMetablock(*mb)
+	// For DSSE the payload still gets the structural checks; the envelope's
+	// signatures are base64 and were checked by the verifier.
+	return in_toto.ValidateMetablock(mb)
 }
 
 // checkRules rejects what in_toto.UnpackRule would panic on (an empty rule)

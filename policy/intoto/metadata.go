@@ -8,8 +8,8 @@ import (
 	"fmt"
 
 	in_toto "github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
-	"github.com/secure-systems-lab/go-securesystemslib/signerverifier"
 )
 
 // errReadOnly is what the write half of in_toto.Metadata returns for
@@ -20,9 +20,10 @@ var errReadOnly = errors.New("in-toto metadata loaded for verification is read-o
 // way in_toto.LoadMetadata reads a file, but stricter: unknown fields and
 // trailing data are errors everywhere, not only inside the payload.
 //
-// For classic metadata the signature covers the canonical JSON of the Go
-// struct, so whatever the decoder dropped would silently go unsigned: the
-// payload is decoded with DisallowUnknownFields, as LoadMetadata does.
+// Signatures are checked over what was received: for classic metadata the
+// canonical JSON of the "signed" object (see metablock), for DSSE the
+// payload bytes. The payload is decoded with DisallowUnknownFields, as
+// LoadMetadata does, and must read back as what was signed (checkRepresented).
 func parseMetadata(b []byte) (in_toto.Metadata, error) {
 	if len(b) > MaxMetadataBytes {
 		return nil, fmt.Errorf("%d bytes is more than the %d allowed", len(b), MaxMetadataBytes)
@@ -42,7 +43,7 @@ func parseMetadata(b []byte) (in_toto.Metadata, error) {
 	if isNull(top["signed"]) || isNull(top["signatures"]) {
 		return nil, errors.New("classic in-toto metadata needs \"signed\" and \"signatures\"")
 	}
-	mb := &in_toto.Metablock{}
+	mb := &metablock{}
 	if err := decodeStrict(top["signatures"], &mb.Signatures); err != nil {
 		return nil, fmt.Errorf("signatures: %w", err)
 	}
@@ -51,6 +52,10 @@ func parseMetadata(b []byte) (in_toto.Metadata, error) {
 		return nil, err
 	}
 	mb.Signed = payload
+	// in-toto signs canonical JSON, which has no floating point numbers.
+	if mb.canonical, err = cjson.EncodeCanonical(json.RawMessage(top["signed"])); err != nil {
+		return nil, fmt.Errorf("signed payload has no canonical JSON form: %w", err)
+	}
 	return mb, nil
 }
 
@@ -104,18 +109,24 @@ func parsePayload(b []byte) (any, error) {
 			return nil, fmt.Errorf("%s: required field %q missing", typ, f)
 		}
 	}
+	var payload any
 	if typ == "link" {
 		var link in_toto.Link
 		if err := decodeStrict(b, &link); err != nil {
 			return nil, fmt.Errorf("decode link: %w", err)
 		}
-		return link, nil
+		payload = link
+	} else {
+		var layout in_toto.Layout
+		if err := decodeStrict(b, &layout); err != nil {
+			return nil, fmt.Errorf("decode layout: %w", err)
+		}
+		payload = layout
 	}
-	var layout in_toto.Layout
-	if err := decodeStrict(b, &layout); err != nil {
-		return nil, fmt.Errorf("decode layout: %w", err)
+	if err := checkRepresented(b, payload); err != nil {
+		return nil, fmt.Errorf("%s: %w", typ, err)
 	}
-	return layout, nil
+	return payload, nil
 }
 
 func decodeStrict(b []byte, v any) error {
@@ -149,30 +160,7 @@ var _ in_toto.Metadata = (*envelope)(nil)
 func (e *envelope) GetPayload() any { return e.payload }
 
 func (e *envelope) VerifySignature(key in_toto.Key) error {
-	if _, err := keyFingerprint(key); err != nil {
-		return fmt.Errorf("key %s: %w", short(key.KeyID), err)
-	}
-	sk := &signerverifier.SSLibKey{
-		KeyID:               key.KeyID,
-		KeyType:             key.KeyType,
-		Scheme:              key.Scheme,
-		KeyIDHashAlgorithms: key.KeyIDHashAlgorithms,
-		KeyVal:              signerverifier.KeyVal{Public: key.KeyVal.Public},
-	}
-	var (
-		v   dsse.Verifier
-		err error
-	)
-	switch key.KeyType {
-	case keyTypeED25519:
-		v, err = signerverifier.NewED25519SignerVerifierFromSSLibKey(sk)
-	case keyTypeECDSA:
-		v, err = signerverifier.NewECDSASignerVerifierFromSSLibKey(sk)
-	case keyTypeRSA:
-		v, err = signerverifier.NewRSAPSSSignerVerifierFromSSLibKey(sk)
-	default:
-		err = fmt.Errorf("unsupported keytype %q", key.KeyType)
-	}
+	v, err := keyVerifier(key)
 	if err != nil {
 		return err
 	}

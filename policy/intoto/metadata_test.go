@@ -1,6 +1,7 @@
 package intoto
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -11,6 +12,17 @@ import (
 func TestParseMetadata(t *testing.T) {
 	f := newFixture(t)
 	classic := signClassic(t, f.buildLink(), f.k.build)
+	// Signed, but encoding/json folds "NAME" onto "name" and the last wins:
+	// the struct would say another step than the signed bytes.
+	var folded map[string]any
+	if err := json.Unmarshal(mustJSON(t, f.buildLink()), &folded); err != nil {
+		t.Fatal(err)
+	}
+	folded["NAME"] = "package"
+	foldedMB := in_toto.Metablock{Signed: folded}
+	if err := foldedMB.Sign(f.k.build.priv); err != nil {
+		t.Fatal(err)
+	}
 	envelope := signDSSE(t, f.buildLink(), f.k.build)
 
 	tests := []struct {
@@ -29,6 +41,9 @@ func TestParseMetadata(t *testing.T) {
 		{name: "DSSE without signatures", in: []byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}`), want: "no signatures"},
 		{name: "DSSE payload not base64", in: []byte(`{"payloadType":"application/vnd.in-toto+json","payload":"!!","signatures":[{"keyid":"a","sig":"b"}]}`), want: "DSSE payload"},
 		{name: "not JSON", in: []byte("link"), want: "not JSON"},
+		{name: "signed field read differently", in: mustJSON(t, foldedMB), want: "field NAME is signed but not understood"},
+		{name: "float in signed payload", in: []byte(strings.Replace(string(classic), `"return-value":0`, `"return-value":0.5`, 1)), want: "no canonical JSON form"},
+		{name: "duplicate field merged by the decoder", in: []byte(strings.Replace(string(classic), `"materials"`, `"environment":{"x":1},"materials"`, 1)), want: "field environment.x is signed but not understood"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
