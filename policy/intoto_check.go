@@ -91,6 +91,9 @@ func (c *inTotoChecker) check(ctx context.Context, ts TrustSource, ix *trustfetc
 	}
 	if len(r.InToto.LayoutKeys) > 0 {
 		in.LayoutKeys = r.InToto.LayoutKeys
+		for i := range in.LayoutKeys {
+			in.LayoutKeyOrigins = append(in.LayoutKeyOrigins, fmt.Sprintf("pinned in rule %q, inToto.layoutKeys[%d]", r.Name, i))
+		}
 	} else {
 		keys := layout.InToto()
 		if len(keys) == 0 {
@@ -106,6 +109,7 @@ func (c *inTotoChecker) check(ctx context.Context, ts TrustSource, ix *trustfetc
 				return nil, fmt.Errorf("fetch %q: %w", kn, err)
 			}
 			in.LayoutKeys = append(in.LayoutKeys, b)
+			in.LayoutKeyOrigins = append(in.LayoutKeyOrigins, fmt.Sprintf("from the trust repository, target %q", kn))
 		}
 	}
 	res, cached, err := c.verifier.Verify(ctx, in)

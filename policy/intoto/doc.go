@@ -19,8 +19,10 @@
 //   - every step's artifact rules hold (VerifyArtifacts);
 //   - every inspection is evaluated as if its command were a no-op run in a
 //     directory holding only the subject: materials = products =
-//     {SubjectName: sha256}. Its rules are checked against that synthetic link;
-//     when they need anything else, verification fails closed;
+//     {SubjectName: sha256}. A rule that only a command that ran could satisfy
+//     (CREATE, MODIFY, DELETE) or that names another artifact than the subject
+//     (MATCH, REQUIRE) fails closed, naming the rule (checkNoExecRules); the
+//     rest are checked by in-toto against that synthetic link;
 //   - the subject must be bound: the last step that lists SubjectName among its
 //     products must have recorded exactly the pulled sha256, or, when no step
 //     lists it, an inspection must consume it with a MATCH rule against a
@@ -36,7 +38,8 @@
 // crypto/x509's default, the wall clock; Result.ValidUntil accounts for the
 // earliest certificate expiry so a cached result does not outlive it.
 //
-// An inspection whose rules hold for the subject alone passes even though its
-// command, which may have been meant as a check, never ran. Result.Inspections
-// lists such inspections for the audit line.
+// An inspection whose rules hold for the subject alone (MATCH or REQUIRE of
+// the subject, ALLOW, DISALLOW) passes even though its command, which may have
+// been meant as a check, never ran. Result.Inspections lists such inspections
+// for the audit line.
 package intoto

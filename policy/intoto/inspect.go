@@ -74,6 +74,9 @@ func evaluateInspections(layout in_toto.Layout, reduced map[string]in_toto.Metad
 		items[name] = md
 	}
 	for _, i := range layout.Inspect {
+		if err := checkNoExecRules(i, s); err != nil {
+			return out, err
+		}
 		if err := in_toto.VerifyArtifacts([]any{i}, items); err != nil {
 			return out, fmt.Errorf("inspection %q (run %q) fails: trustproxy never runs inspection commands; it "+
 				"evaluates each inspection as a no-op in a directory that holds only %s (sha256:%s), and this "+
@@ -93,6 +96,56 @@ func evaluateInspections(layout in_toto.Layout, reduced map[string]in_toto.Metad
 		}
 	}
 	return out, nil
+}
+
+// checkNoExecRules refuses the inspection rules a command that never runs
+// cannot honour, before in-toto's rule engine sees them: that engine only
+// fails on DISALLOW and REQUIRE, so a MATCH, CREATE, MODIFY or DELETE rule
+// about files the command would have produced passes vacuously against a
+// directory holding only the subject. Per rule type:
+//
+//   - CREATE, MODIFY, DELETE: a no-op creates, modifies and deletes nothing;
+//     only running the command could satisfy the rule. Denied.
+//   - MATCH, REQUIRE: the pattern (with its IN prefix) must match the subject's
+//     name; a pattern for any other artifact names files only the command
+//     would produce. Denied otherwise. A MATCH on the subject is then checked
+//     by in-toto against the named step's artifacts.
+//   - ALLOW, DISALLOW: evaluated by in-toto on the no-op link as written; they
+//     only permit or forbid what is there, and only the subject is there.
+func checkNoExecRules(i in_toto.Inspection, s subject) error {
+	for _, list := range []struct {
+		field string
+		rules [][]string
+	}{{"expected_materials", i.ExpectedMaterials}, {"expected_products", i.ExpectedProducts}} {
+		for _, rule := range list.rules {
+			data, err := in_toto.UnpackRule(rule)
+			if err != nil {
+				return fmt.Errorf("inspection %q %s rule %q: %w", i.Name, list.field, strings.Join(rule, " "), err)
+			}
+			why := ""
+			switch data["type"] {
+			case "create", "modify", "delete":
+				why = fmt.Sprintf("a command that never runs %s nothing, so only running it could satisfy this rule",
+					map[string]string{"create": "creates", "modify": "modifies", "delete": "deletes"}[data["type"]])
+			case "match", "require":
+				pattern := data["pattern"]
+				if p := data["srcPrefix"]; p != "" {
+					pattern = path.Join(p, pattern)
+				}
+				if len(in_toto.NewSet(s.name).Filter(path.Clean(pattern))) == 0 {
+					why = fmt.Sprintf("it refers to %s, not to the subject %s: only running the command could produce that",
+						pattern, s.name)
+				}
+			}
+			if why != "" {
+				return fmt.Errorf("inspection %q (run %q) cannot be evaluated without running it, so it fails closed: "+
+					"%s rule %q: %s (trustproxy never runs inspection commands; it evaluates each inspection as a no-op "+
+					"in a directory that holds only %s, sha256:%s)",
+					i.Name, strings.Join(i.Run, " "), list.field, strings.Join(rule, " "), why, s.name, s.sha256)
+			}
+		}
+	}
+	return nil
 }
 
 // noopLink is the unsigned link of an inspection whose command changed

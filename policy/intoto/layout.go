@@ -11,21 +11,35 @@ import (
 	in_toto "github.com/in-toto/in-toto-golang/in_toto"
 )
 
-func parseLayoutKeys(raw [][]byte) (map[string]in_toto.Key, error) {
-	keys := make(map[string]in_toto.Key, len(raw))
+// layoutKeys are the parsed layout keys by key id, and where each came
+// from, so that a denial names the key's source: a key pinned in the rule
+// and a key the trust repository lists are fixed in different places.
+type layoutKeys struct {
+	keys    map[string]in_toto.Key
+	origins map[string]string
+}
+
+func parseLayoutKeys(raw [][]byte, origins []string) (layoutKeys, error) {
+	lk := layoutKeys{keys: make(map[string]in_toto.Key, len(raw)), origins: make(map[string]string, len(raw))}
 	for i, b := range raw {
+		origin := fmt.Sprintf("layout key #%d", i+1)
+		if i < len(origins) && origins[i] != "" {
+			origin = origins[i]
+		}
 		k, err := ParsePublicKey(b)
 		if err != nil {
-			return nil, fmt.Errorf("layout key #%d: %w", i+1, err)
+			return layoutKeys{}, fmt.Errorf("%s: %w", origin, err)
 		}
-		keys[k.KeyID] = k
+		lk.keys[k.KeyID] = k
+		lk.origins[k.KeyID] = origin
 	}
-	return keys, nil
+	return lk, nil
 }
 
 // verifyLayoutSignatures applies in_toto.VerifyLayoutSignatures (every key
 // must have signed) and, when it fails, works out which key and why.
-func verifyLayoutSignatures(md in_toto.Metadata, keys map[string]in_toto.Key) error {
+func verifyLayoutSignatures(md in_toto.Metadata, lk layoutKeys) error {
+	keys := lk.keys
 	err := in_toto.VerifyLayoutSignatures(md, keys)
 	if err == nil {
 		return nil
@@ -47,11 +61,11 @@ func verifyLayoutSignatures(md in_toto.Metadata, keys map[string]in_toto.Key) er
 				hint = "; an ECDSA key made by Python's in-toto-keygen must be given as its JSON .pub, " +
 					"its PEM form has another key id"
 			}
-			return fmt.Errorf("layout is not signed by pinned layout key %s (it carries signatures from %s)%s",
-				short(id), shortList(signers), hint)
+			return fmt.Errorf("layout is not signed by layout key %s (%s); it carries signatures from %s%s",
+				short(id), lk.origins[id], shortList(signers), hint)
 		}
 		if err := md.VerifySignature(k); err != nil {
-			return fmt.Errorf("layout signature by pinned layout key %s does not verify: %v", short(id), err)
+			return fmt.Errorf("layout signature by layout key %s (%s) does not verify: %v", short(id), lk.origins[id], err)
 		}
 	}
 	return fmt.Errorf("layout signatures: %w", err)

@@ -192,7 +192,7 @@ func TestPythonInterop(t *testing.T) {
 	run("in-toto-sign", "-f", "root.layout", "-k", "builder", "-t", "ed25519")
 	wrongSigner := in
 	wrongSigner.Layout = read("root.layout")
-	if _, err := Verify(context.Background(), wrongSigner); err == nil || !strings.Contains(err.Error(), "layout is not signed by pinned layout key") {
+	if _, err := Verify(context.Background(), wrongSigner); err == nil || !strings.Contains(err.Error(), "layout is not signed by layout key") {
 		t.Fatalf("Verify of a layout re-signed by another key: %v", err)
 	}
 }

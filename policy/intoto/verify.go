@@ -25,6 +25,10 @@ type Input struct {
 	// in_toto.VerifyLayoutSignatures, EVERY given key must have signed the
 	// layout; give only the keys that are meant to sign.
 	LayoutKeys [][]byte
+	// LayoutKeyOrigins say where each layout key came from, for messages
+	// (`pinned in rule "acme" (inToto.layoutKeys[0])`, `trust repository
+	// target "…/in-toto-pubkeys/….pub"`); index i describes LayoutKeys[i].
+	LayoutKeyOrigins []string
 	// Links are the raw link files (classic or DSSE), in any order. Links for
 	// names that are not steps of the layout are ignored.
 	Links [][]byte
@@ -87,7 +91,7 @@ func verify(ctx context.Context, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	keys, err := parseLayoutKeys(in.LayoutKeys)
+	keys, err := parseLayoutKeys(in.LayoutKeys, in.LayoutKeyOrigins)
 	if err != nil {
 		return Result{}, err
 	}

@@ -160,15 +160,15 @@ func TestVerify(t *testing.T) {
 			in: func(t *testing.T) Input {
 				return f.input(signClassic(t, f.layout(), k.rogue), f.goodLinks(t, signClassic))
 			},
-			want: "layout is not signed by pinned layout key " + short(k.owner.pub.KeyID) +
-				" (it carries signatures from [" + short(k.rogue.pub.KeyID) + "])",
+			want: "layout is not signed by layout key " + short(k.owner.pub.KeyID) +
+				" (layout key #1); it carries signatures from [" + short(k.rogue.pub.KeyID) + "]",
 		},
 		{
 			name: "every pinned layout key must sign",
 			in: func(t *testing.T) Input {
 				return f.input(signClassic(t, f.layout(), k.owner), f.goodLinks(t, signClassic), k.owner, k.ownerRSA)
 			},
-			want: "layout is not signed by pinned layout key " + short(k.ownerRSA.pub.KeyID),
+			want: "layout is not signed by layout key " + short(k.ownerRSA.pub.KeyID),
 		},
 		{
 			name: "product hash does not match the pulled subject",
@@ -449,10 +449,10 @@ func TestVerifyNeverRunsInspections(t *testing.T) {
 				t.Fatal("Verify passed a layout whose inspection needs a command to run")
 			}
 			for _, want := range []string{
-				`inspection "make-marker" (run "touch ` + marker + `") fails`,
+				`inspection "make-marker" (run "touch ` + marker + `") cannot be evaluated without running it`,
 				"trustproxy never runs inspection commands",
-				"holds only manifest.json (sha256:" + sha256Hex(f.manifest) + ")",
-				"because inspection-ran is not in [manifest.json]",
+				"holds only manifest.json, sha256:" + sha256Hex(f.manifest) + ")",
+				`expected_products rule "REQUIRE inspection-ran": it refers to inspection-ran, not to the subject manifest.json`,
 			} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q\nlacks %q", err, want)
