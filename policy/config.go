@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/trustproxy/trustproxy/policy/intoto"
 )
 
 // Mode says what a rule does with the trust data.
@@ -62,6 +64,9 @@ type InTotoConfig struct {
 	Subject string
 	// Parameters are substituted into the layout.
 	Parameters map[string]string
+	// Limits bound the in-toto metadata of one artifact; zero fields are
+	// intoto.DefaultLimits.
+	Limits intoto.Limits
 }
 
 func (c *Config) validate(trusts map[string]bool) error {
@@ -101,6 +106,9 @@ func (c *Config) validate(trusts map[string]bool) error {
 			if q != RequireTUF && q != RequireInToto {
 				return fmt.Errorf("%s.require (%s): %q is not one of tuf, in-toto", where, r.Name, q)
 			}
+		}
+		if err := r.InToto.Limits.Validate(); err != nil {
+			return fmt.Errorf("%s.inToto.limits (%s): %w", where, r.Name, err)
 		}
 		// A colon is a tag unless a "/" follows it (registry host:port).
 		if i := strings.LastIndex(r.TrustName, ":"); i >= 0 && !strings.Contains(r.TrustName[i:], "/") {

@@ -12,11 +12,8 @@ import (
 	"github.com/trustproxy/trustproxy/trustfetch"
 )
 
-// Limits on what one artifact's in-toto metadata may pull in.
-const (
-	maxInTotoTargets = 256
-	inTotoCacheSize  = 4096
-)
+// inTotoCacheSize bounds the remembered in-toto verifications.
+const inTotoCacheSize = 4096
 
 // inTotoChecker gathers in-toto metadata through the trust repository (every
 // file is a TUF target, downloaded and hash-checked) and verifies it without
@@ -57,60 +54,87 @@ func (e *Engine) evidence(ctx context.Context, d Decision, s Subject, t trustfet
 }
 
 func (c *inTotoChecker) check(ctx context.Context, ts TrustSource, ix *trustfetch.Index, r *Rule, names []string, subjectName string, subject digest.Digest) (*InTotoEvidence, error) {
-	if len(names) > maxInTotoTargets {
-		return nil, fmt.Errorf("target lists %d in-toto files, more than the limit of %d", len(names), maxInTotoTargets)
-	}
-	in := intoto.Input{SubjectName: subjectName, SubjectSHA256: subject.Encoded(), Parameters: r.InToto.Parameters, Now: c.now()}
+	limits := r.InToto.Limits.WithDefaults()
+	in := intoto.Input{SubjectName: subjectName, SubjectSHA256: subject.Encoded(), Parameters: r.InToto.Parameters,
+		Now: c.now(), Limits: limits}
+	// Everything that can be refused from the TUF index alone is refused
+	// before the first download: names, counts and lengths.
 	var layout *trustfetch.Target
+	var links []trustfetch.Target
 	for _, n := range names {
 		t, ok := ix.Lookup(n)
 		if !ok {
 			return nil, fmt.Errorf("in-toto metadata %q is not a target of the trust repository", n)
-		}
-		if t.Length > intoto.MaxMetadataBytes {
-			return nil, fmt.Errorf("in-toto metadata %q is %d bytes, more than the %d allowed", n, t.Length, intoto.MaxMetadataBytes)
-		}
-		b, err := ts.FetchTarget(ctx, t)
-		if err != nil {
-			return nil, fmt.Errorf("fetch %q: %w", n, err)
 		}
 		switch {
 		case strings.HasSuffix(n, ".layout"):
 			if layout != nil {
 				return nil, fmt.Errorf("more than one layout listed (%q and %q)", layout.Name, n)
 			}
-			layout, in.Layout = &t, b
+			layout = &t
 		case strings.HasSuffix(n, ".link"):
-			in.Links = append(in.Links, b)
+			links = append(links, t)
 		default:
 			return nil, fmt.Errorf("in-toto metadata %q is neither a .layout nor a .link", n)
+		}
+		if err := limits.CheckMetadataSize(fmt.Sprintf("in-toto metadata %q", n), t.Length); err != nil {
+			return nil, err
 		}
 	}
 	if layout == nil {
 		return nil, fmt.Errorf("no root layout among the listed in-toto metadata")
 	}
-	if len(r.InToto.LayoutKeys) > 0 {
-		in.LayoutKeys = r.InToto.LayoutKeys
-		for i := range in.LayoutKeys {
-			in.LayoutKeyOrigins = append(in.LayoutKeyOrigins, fmt.Sprintf("pinned in rule %q, inToto.layoutKeys[%d]", r.Name, i))
-		}
-	} else {
+	if err := limits.CheckLinkCount(len(links)); err != nil {
+		return nil, err
+	}
+	var keyTargets []trustfetch.Target
+	if len(r.InToto.LayoutKeys) == 0 {
 		keys := layout.InToto()
 		if len(keys) == 0 {
 			return nil, fmt.Errorf("layout target %q lists no public keys and the rule pins none", layout.Name)
+		}
+		if err := limits.CheckLayoutKeyCount(len(keys)); err != nil {
+			return nil, err
 		}
 		for _, kn := range keys {
 			kt, ok := ix.Lookup(kn)
 			if !ok {
 				return nil, fmt.Errorf("layout key %q is not a target of the trust repository", kn)
 			}
-			b, err := ts.FetchTarget(ctx, kt)
-			if err != nil {
-				return nil, fmt.Errorf("fetch %q: %w", kn, err)
-			}
-			in.LayoutKeys = append(in.LayoutKeys, b)
-			in.LayoutKeyOrigins = append(in.LayoutKeyOrigins, fmt.Sprintf("from the trust repository, target %q", kn))
+			keyTargets = append(keyTargets, kt)
 		}
+	}
+
+	b, err := ts.FetchTarget(ctx, *layout)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %q: %w", layout.Name, err)
+	}
+	in.Layout = b
+	// The step count is known once the layout is here: a layout over the
+	// rule's limits costs no link downloads.
+	if err := intoto.CheckLayoutLimits(in.Layout, limits); err != nil {
+		return nil, err
+	}
+	if len(r.InToto.LayoutKeys) > 0 {
+		in.LayoutKeys = r.InToto.LayoutKeys
+		for i := range in.LayoutKeys {
+			in.LayoutKeyOrigins = append(in.LayoutKeyOrigins, fmt.Sprintf("pinned in rule %q, inToto.layoutKeys[%d]", r.Name, i))
+		}
+	}
+	for _, kt := range keyTargets {
+		b, err := ts.FetchTarget(ctx, kt)
+		if err != nil {
+			return nil, fmt.Errorf("fetch %q: %w", kt.Name, err)
+		}
+		in.LayoutKeys = append(in.LayoutKeys, b)
+		in.LayoutKeyOrigins = append(in.LayoutKeyOrigins, fmt.Sprintf("from the trust repository, target %q", kt.Name))
+	}
+	for _, lt := range links {
+		b, err := ts.FetchTarget(ctx, lt)
+		if err != nil {
+			return nil, fmt.Errorf("fetch %q: %w", lt.Name, err)
+		}
+		in.Links = append(in.Links, b)
 	}
 	res, cached, err := c.verifier.Verify(ctx, in)
 	if err != nil {

@@ -84,7 +84,7 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 	for i, rc := range c.Policy.Rules {
 		r := policy.Rule{Name: rc.Name, Match: rc.Match, Mode: policy.Mode(rc.Mode), Trust: rc.Trust,
 			TrustName: rc.TrustName, Require: rc.Require,
-			InToto: policy.InTotoConfig{Subject: rc.InToto.Subject, Parameters: rc.InToto.Parameters}}
+			InToto: policy.InTotoConfig{Subject: rc.InToto.Subject, Parameters: rc.InToto.Parameters, Limits: rc.InToto.Limits}}
 		for _, kf := range rc.InToto.LayoutKeys {
 			b, err := os.ReadFile(kf)
 			if err != nil {

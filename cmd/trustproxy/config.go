@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/trustproxy/trustproxy/policy/intoto"
 )
 
 // fileConfig is the YAML configuration file; the README's config reference
@@ -133,6 +135,9 @@ type inTotoConfig struct {
 	LayoutKeys []string          `json:"layoutKeys"`
 	Subject    string            `json:"subject"`
 	Parameters map[string]string `json:"parameters"`
+	// Limits: maxSteps, maxInspections, maxLinks, maxLayoutKeys,
+	// maxParameters, maxMetadataBytes (README, in-toto limits).
+	Limits intoto.Limits `json:"limits"`
 }
 
 // duration reads "30s", "5m", "1h30m".

@@ -25,9 +25,6 @@ var errReadOnly = errors.New("in-toto metadata loaded for verification is read-o
 // payload bytes. The payload is decoded with DisallowUnknownFields, as
 // LoadMetadata does, and must read back as what was signed (checkRepresented).
 func parseMetadata(b []byte) (in_toto.Metadata, error) {
-	if len(b) > MaxMetadataBytes {
-		return nil, fmt.Errorf("%d bytes is more than the %d allowed", len(b), MaxMetadataBytes)
-	}
 	var top map[string]json.RawMessage
 	if err := decodeStrict(b, &top); err != nil {
 		return nil, fmt.Errorf("not JSON: %w", err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -146,6 +147,9 @@ func cacheKey(in Input) [32]byte {
 		field([]byte(k))
 		field([]byte(in.Parameters[k]))
 	}
+	// A result verified under higher limits must not outlive a lowered one.
+	l := in.Limits.WithDefaults()
+	fmt.Fprintf(h, "limits %d %d %d %d %d %d", l.MaxSteps, l.MaxInspections, l.MaxLinks, l.MaxLayoutKeys, l.MaxParameters, l.MaxMetadataBytes)
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
 	return key

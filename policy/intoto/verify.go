@@ -41,6 +41,8 @@ type Input struct {
 	Parameters map[string]string
 	// Now is the verification time; the layout must not have expired by then.
 	Now time.Time
+	// Limits bound the input; zero fields are DefaultLimits.
+	Limits Limits
 }
 
 // Result says what was verified, for the audit line.
@@ -87,6 +89,7 @@ func verify(ctx context.Context, in Input) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	in.Limits = in.Limits.WithDefaults()
 	subject, err := checkInput(in)
 	if err != nil {
 		return Result{}, err
@@ -104,6 +107,9 @@ func verify(ctx context.Context, in Input) (Result, error) {
 		return Result{}, errors.New("layout: the root layout file holds a link, not a layout")
 	}
 	if err := verifyLayoutSignatures(layoutMd, keys); err != nil {
+		return Result{}, err
+	}
+	if err := in.Limits.checkLayout(layout); err != nil {
 		return Result{}, err
 	}
 	if err := validateLayout(layoutMd, layout); err != nil {
@@ -219,14 +225,22 @@ func checkInput(in Input) (subject, error) {
 	if len(in.LayoutKeys) == 0 {
 		return subject{}, errors.New("no layout keys: a layout is only trusted when pinned keys signed it")
 	}
-	if len(in.LayoutKeys) > MaxLayoutKeys {
-		return subject{}, fmt.Errorf("%d layout keys, at most %d are allowed", len(in.LayoutKeys), MaxLayoutKeys)
+	if err := in.Limits.CheckLayoutKeyCount(len(in.LayoutKeys)); err != nil {
+		return subject{}, err
 	}
-	if len(in.Links) > MaxLinks {
-		return subject{}, fmt.Errorf("%d links, at most %d are allowed", len(in.Links), MaxLinks)
+	if err := in.Limits.CheckLinkCount(len(in.Links)); err != nil {
+		return subject{}, err
 	}
-	if len(in.Parameters) > maxParameters {
-		return subject{}, fmt.Errorf("%d parameters, at most %d are allowed", len(in.Parameters), maxParameters)
+	if err := checkCount(len(in.Parameters), in.Limits.MaxParameters, "the rule supplies", "parameters", "maxParameters"); err != nil {
+		return subject{}, err
+	}
+	if err := in.Limits.CheckMetadataSize("the layout", int64(len(in.Layout))); err != nil {
+		return subject{}, err
+	}
+	for i, l := range in.Links {
+		if err := in.Limits.CheckMetadataSize(fmt.Sprintf("link #%d", i+1), int64(len(l))); err != nil {
+			return subject{}, err
+		}
 	}
 	return subject{name: name, sha256: in.SubjectSHA256}, nil
 }

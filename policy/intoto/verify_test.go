@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -348,21 +349,43 @@ func TestVerify(t *testing.T) {
 			name: "oversized layout",
 			in: func(t *testing.T) Input {
 				l := f.layout()
-				l.Readme = strings.Repeat("x", MaxMetadataBytes)
+				l.Readme = strings.Repeat("x", int(DefaultLimits().MaxMetadataBytes))
 				return f.input(signClassic(t, l, k.owner), f.goodLinks(t, signClassic))
 			},
-			want: "is more than the 1048576 allowed",
+			want: "over a limit: the layout is ",
+		},
+		{
+			name: "more steps than the default limit is a limit, not a malformed layout",
+			in: func(t *testing.T) Input {
+				l := f.layout()
+				for i := len(l.Steps); i < 200; i++ {
+					s := l.Steps[0]
+					s.Name = fmt.Sprintf("extra-%d", i)
+					l.Steps = append(l.Steps, s)
+				}
+				return f.input(signClassic(t, l, k.owner), f.goodLinks(t, signClassic))
+			},
+			want: "over a limit: the layout has 200 steps, the limit is 64 steps (raise it with the rule's inToto.limits.maxSteps)",
+		},
+		{
+			name: "a rule's own step limit",
+			in: func(t *testing.T) Input {
+				in := f.input(signClassic(t, f.layout(), k.owner), f.goodLinks(t, signClassic))
+				in.Limits = Limits{MaxSteps: 1}
+				return in
+			},
+			want: "the layout has 2 steps, the limit is 1 steps",
 		},
 		{
 			name: "too many links",
 			in: func(t *testing.T) Input {
-				links := make([][]byte, MaxLinks+1)
+				links := make([][]byte, DefaultLimits().MaxLinks+1)
 				for i := range links {
 					links[i] = []byte("{}")
 				}
 				return f.input(signClassic(t, f.layout(), k.owner), links)
 			},
-			want: "257 links, at most 256 are allowed",
+			want: "over a limit: the artifact lists 257 links, the limit is 256 links (raise it with the rule's inToto.limits.maxLinks)",
 		},
 		{
 			name: "private key given as layout key",
