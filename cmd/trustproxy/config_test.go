@@ -39,7 +39,8 @@ trust:
 policy:
   default: deny
   rules:
-    - {name: acme, match: "ghcr.io/acme/**", mode: enforce, trust: corp, require: [tuf, in-toto]}
+    - {name: acme, match: "ghcr.io/acme/**", mode: enforce, trust: corp, require: [tuf, in-toto],
+       inToto: {limits: {maxSteps: 300, maxLinks: 2000, maxMetadataBytes: 8388608}}}
 `), 0o644)
 	c, err := loadConfig(path)
 	if err != nil {
@@ -71,6 +72,9 @@ policy:
 		{"trust.corp.refresh", time.Duration(c.Trust["corp"].Refresh), 5 * time.Minute},
 		{"trust.corp.maxMetadataBytes", c.Trust["corp"].MaxMetadataBytes, int64(1 << 20)},
 		{"policy.rules[0].require", strings.Join(c.Policy.Rules[0].Require, ","), "tuf,in-toto"},
+		{"policy.rules[0].inToto.limits.maxSteps", c.Policy.Rules[0].InToto.Limits.MaxSteps, 300},
+		{"policy.rules[0].inToto.limits.maxLinks", c.Policy.Rules[0].InToto.Limits.MaxLinks, 2000},
+		{"policy.rules[0].inToto.limits.maxMetadataBytes", c.Policy.Rules[0].InToto.Limits.MaxMetadataBytes, int64(8 << 20)},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v (%T), want %v (%T)", tc.what, tc.got, tc.got, tc.want, tc.want)

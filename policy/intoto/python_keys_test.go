@@ -131,6 +131,9 @@ func (w *pythonWorkdir) keygen(keys ...[2]string) {
 	}
 }
 
+// compactLayout is the README's one-liner that rewrites a layout compactly.
+const compactLayout = `import json,sys; json.dump(json.load(open(sys.argv[1])), sys.stdout, separators=(",",":"))`
+
 var keygenTypes = []string{"rsa", "ed25519", "ecdsa"}
 
 // TestPythonKeysOfEveryType verifies a supply chain made entirely by the
@@ -176,15 +179,29 @@ func TestPythonKeysOfEveryType(t *testing.T) {
 			if out, err := w.output("in-toto-verify", "-l", "root.layout", "-k", c.owner+".pub", "-t", kt, "--link-dir", "."); err != nil {
 				t.Fatalf("in-toto-verify: %v\n%s", err, out)
 			}
-			res, err := Verify(context.Background(), Input{
+			in := Input{
 				Layout: w.read("root.layout"), LayoutKeys: [][]byte{w.read(c.owner + ".pub")}, Links: links,
 				SubjectName: "manifest.json", SubjectSHA256: sha256Hex(manifest), Now: time.Now(),
-			})
+			}
+			res, err := Verify(context.Background(), in)
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
 			if res.BoundBy != `step "package"` || len(res.Functionaries) != 3 {
 				t.Errorf("Result = %+v", res)
+			}
+			// The README's way to publish a large layout: a compact copy
+			// verifies unchanged, signatures cover canonical JSON.
+			compact, err := w.output(systemPython, "-c", compactLayout, "root.layout")
+			if err != nil {
+				t.Fatalf("compact: %v\n%s", err, compact)
+			}
+			if len(compact) >= len(in.Layout) {
+				t.Fatalf("compact layout is %d bytes, the indented one %d", len(compact), len(in.Layout))
+			}
+			in.Layout = compact
+			if _, err := Verify(context.Background(), in); err != nil {
+				t.Fatalf("Verify of the compact layout: %v", err)
 			}
 		})
 	}
