@@ -34,16 +34,21 @@ func (e *Engine) evidence(ctx context.Context, d Decision, s Subject, t trustfet
 		return d
 	}
 	r := e.Rule(s.Upstream, s.Repository)
+	subjectName := r.InToto.Subject
+	if subjectName == "" {
+		subjectName = defaultSubject
+	}
 	names := t.InToto()
 	if len(names) == 0 {
+		if p, err := parseSignyPayload(t.Custom); err != nil {
+			return e.fail(d, fmt.Sprintf("in-toto: target %q: %v", t.Name, err))
+		} else if p != nil {
+			return e.signyEvidence(ctx, d, r, t, p, subjectName, subject)
+		}
 		if r.requires(RequireInToto) {
 			return e.fail(d, fmt.Sprintf("rule requires in-toto but target %q lists no in-toto metadata", t.Name))
 		}
 		return d
-	}
-	subjectName := r.InToto.Subject
-	if subjectName == "" {
-		subjectName = defaultSubject
 	}
 	ev, err := e.intoto.check(ctx, e.trusts[r.Trust], ix, r, names, subjectName, subject)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -25,6 +26,13 @@ import (
 func inTotoKey(t *testing.T, dir, name string) (priv, pub intoto.Key, pubPath string) {
 	t.Helper()
 	_, sk, _ := ed25519.GenerateKey(rand.Reader)
+	return inTotoKeyFrom(t, dir, name, sk)
+}
+
+// inTotoKeyFrom is inTotoKey for a given private key (RSA keys get in-toto's
+// rsassa-pss-sha256 scheme, the only one Signy accepts).
+func inTotoKeyFrom(t *testing.T, dir, name string, sk crypto.Signer) (priv, pub intoto.Key, pubPath string) {
+	t.Helper()
 	der, _ := x509.MarshalPKCS8PrivateKey(sk)
 	if err := priv.LoadKeyReaderDefaults(bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))); err != nil {
 		t.Fatal(err)
@@ -44,12 +52,21 @@ func inTotoKey(t *testing.T, dir, name string) (priv, pub intoto.Key, pubPath st
 // links recording subjectSHA as the product.
 func writeSupplyChain(t *testing.T, dir, subjectSHA string) (layoutPath, linkDir, ownerPub string) {
 	t.Helper()
+	return writeSupplyChainFor(t, dir, "manifest.json", subjectSHA, func(dir, name string) (intoto.Key, intoto.Key, string) {
+		return inTotoKey(t, dir, name)
+	})
+}
+
+// writeSupplyChainFor is writeSupplyChain for another subject name and
+// kind of key.
+func writeSupplyChainFor(t *testing.T, dir, subjectName, subjectSHA string, newKey func(dir, name string) (priv, pub intoto.Key, pubPath string)) (layoutPath, linkDir, ownerPub string) {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ownerSK, _, ownerPub := inTotoKey(t, dir, "owner")
-	buildSK, buildPK, _ := inTotoKey(t, dir, "builder")
-	pkgSK, pkgPK, _ := inTotoKey(t, dir, "packager")
+	ownerSK, _, ownerPub := newKey(dir, "owner")
+	buildSK, buildPK, _ := newKey(dir, "builder")
+	pkgSK, pkgPK, _ := newKey(dir, "packager")
 	layout := intoto.Layout{Type: "layout", Inspect: []intoto.Inspection{},
 		Expires: time.Now().UTC().Add(24 * time.Hour).Format("2006-01-02T15:04:05Z"),
 		Keys:    map[string]intoto.Key{buildPK.KeyID: buildPK, pkgPK.KeyID: pkgPK},
@@ -57,11 +74,11 @@ func writeSupplyChain(t *testing.T, dir, subjectSHA string) (layoutPath, linkDir
 			{Type: "step", PubKeys: []string{buildPK.KeyID}, Threshold: 1, ExpectedCommand: []string{},
 				SupplyChainItem: intoto.SupplyChainItem{Name: "build",
 					ExpectedMaterials: [][]string{{"DISALLOW", "*"}},
-					ExpectedProducts:  [][]string{{"CREATE", "manifest.json"}, {"DISALLOW", "*"}}}},
+					ExpectedProducts:  [][]string{{"CREATE", subjectName}, {"DISALLOW", "*"}}}},
 			{Type: "step", PubKeys: []string{pkgPK.KeyID}, Threshold: 1, ExpectedCommand: []string{},
 				SupplyChainItem: intoto.SupplyChainItem{Name: "package",
-					ExpectedMaterials: [][]string{{"MATCH", "manifest.json", "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
-					ExpectedProducts:  [][]string{{"ALLOW", "manifest.json"}, {"DISALLOW", "*"}}}},
+					ExpectedMaterials: [][]string{{"MATCH", subjectName, "WITH", "PRODUCTS", "FROM", "build"}, {"DISALLOW", "*"}},
+					ExpectedProducts:  [][]string{{"ALLOW", subjectName}, {"DISALLOW", "*"}}}},
 		}}
 	mb := &intoto.Metablock{Signed: layout, Signatures: []intoto.Signature{}}
 	if err := mb.Sign(ownerSK); err != nil {
@@ -73,7 +90,7 @@ func writeSupplyChain(t *testing.T, dir, subjectSHA string) (layoutPath, linkDir
 	}
 	linkDir = filepath.Join(dir, "links")
 	os.MkdirAll(linkDir, 0o755)
-	subject := map[string]intoto.HashObj{"manifest.json": {"sha256": subjectSHA}}
+	subject := map[string]intoto.HashObj{subjectName: {"sha256": subjectSHA}}
 	for _, s := range []struct {
 		step      string
 		key       intoto.Key
