@@ -12,7 +12,7 @@ import (
 func TestImportDirection(t *testing.T) {
 	const mod = "github.com/trustproxy/trustproxy/"
 	forbidden := map[string][]string{
-		"cache":      {"proxy", "policy", "trustfetch", "cmd"},
+		"cache": {"proxy", "policy", "trustfetch", "cmd"},
 		// trustfetch/... covers trustfetch/notary: it may import trustfetch
 		// (the Index it offers policy), nothing above.
 		"trustfetch": {"proxy", "policy", "cache", "cmd"},
