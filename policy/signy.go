@@ -38,9 +38,6 @@ func parseSignyPayload(custom json.RawMessage) (*signyPayload, error) {
 	if len(p.Layout) == 0 || len(p.Key) == 0 {
 		return nil, fmt.Errorf("Signy in-toto payload: layout and key are both required")
 	}
-	if len(p.Links) > maxInTotoTargets {
-		return nil, fmt.Errorf("Signy in-toto payload: %d links, more than the limit of %d", len(p.Links), maxInTotoTargets)
-	}
 	return &p, nil
 }
 
@@ -66,13 +63,17 @@ func (e *Engine) signyEvidence(ctx context.Context, d Decision, r *Rule, t trust
 	if pinned == nil {
 		return e.fail(d, fmt.Sprintf("in-toto: the layout key in target %q's Signy payload is not pinned by rule %q", t.Name, r.Name))
 	}
+	limits := r.InToto.Limits.WithDefaults()
+	if err := limits.CheckLinkCount(len(p.Links)); err != nil {
+		return e.fail(d, "in-toto: "+err.Error())
+	}
 	names := make([]string, 0, len(p.Links))
 	for n := range p.Links {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	in := intoto.Input{Layout: p.Layout, LayoutKeys: [][]byte{pinned}, SubjectName: subjectName,
-		SubjectSHA256: subject.Encoded(), Parameters: r.InToto.Parameters, Now: e.intoto.now()}
+		SubjectSHA256: subject.Encoded(), Parameters: r.InToto.Parameters, Now: e.intoto.now(), Limits: limits}
 	for _, n := range names {
 		in.Links = append(in.Links, p.Links[n])
 	}
