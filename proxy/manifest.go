@@ -244,6 +244,9 @@ func (s *Server) fetchManifest(ctx context.Context, rt route, ref string, accept
 
 // upstreamDo sends one request to the route's upstream, timing it.
 func (s *Server) upstreamDo(ctx context.Context, rt route, method, path string, accept []string) (*http.Response, error) {
+	if s.offline[rt.upstream.name] {
+		return nil, errOffline(rt, path)
+	}
 	h := http.Header{}
 	for _, a := range accept {
 		h.Add("Accept", a)

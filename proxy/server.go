@@ -43,6 +43,7 @@ type Server struct {
 	metrics         *metrics
 	registry        *prometheus.Registry
 	ready           func() error
+	offline         map[string]bool // upstream names served from the cache only
 }
 
 // New validates the upstream configuration and builds a server. It never
@@ -60,6 +61,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		upstreams: map[string]*upstream{}, policy: opts.Policy, cache: opts.Cache,
 		log: opts.Logger, approvals: newApprovals(opts.Cache, opts.Logger.Named("approvals")), registry: opts.Registry, ready: opts.Ready,
+		offline: map[string]bool{},
 	}
 	s.metrics = newMetrics(opts.Registry)
 	if len(opts.Upstreams) == 0 {
@@ -81,6 +83,9 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("upstreams[%d]: %w", i, err)
 		}
 		s.upstreams[uc.Name] = u
+		if uc.Offline {
+			s.offline[uc.Name] = true
+		}
 		if uc.Default {
 			if s.defaultUpstream != nil {
 				return nil, fmt.Errorf("upstreams[%d].default: both %q and %q are marked default", i, s.defaultUpstream.name, uc.Name)

@@ -46,6 +46,9 @@ type UpstreamConfig struct {
 	MaxBlobBytes      int64
 	BlobTimeout       time.Duration
 	MinBytesPerSecond int64
+	// Offline marks an upstream that is never contacted: only what a
+	// mirror import put into the cache is served (see offline.go).
+	Offline bool
 }
 
 // Defaults of the per-upstream bounds (README: configuration reference).

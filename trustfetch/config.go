@@ -47,7 +47,15 @@ type Config struct {
 	// MaxTargetBytes bounds every target downloaded by FetchTarget
 	// (default 16 MiB).
 	MaxTargetBytes int64
+	// AllowExpiredFor is an explicit grace past the expiry of the trust
+	// metadata (at most MaxAllowExpiredFor): for an offline site whose
+	// next import is late. Every use past expiry is logged. Zero: none.
+	AllowExpiredFor time.Duration
 }
+
+// MaxAllowExpiredFor bounds AllowExpiredFor: a grace is a bridge to the
+// next import, never a way to stop expiring.
+const MaxAllowExpiredFor = 30 * 24 * time.Hour
 
 // Options carries the injected dependencies. Every field may be left zero.
 type Options struct {
@@ -159,6 +167,9 @@ func (c Config) resolve() (resolved, error) {
 		return fail("MaxMetadataBytes: %d is negative", c.MaxMetadataBytes)
 	case c.MaxMetadataBytes == 0:
 		r.MaxMetadataBytes = DefaultMaxMetadataBytes
+	}
+	if c.AllowExpiredFor < 0 || c.AllowExpiredFor > MaxAllowExpiredFor {
+		return fail("AllowExpiredFor: %s is outside 0 to %s", c.AllowExpiredFor, MaxAllowExpiredFor)
 	}
 	switch {
 	case c.MaxTargetBytes < 0:

@@ -46,6 +46,8 @@ type Repository struct {
 
 	mu      sync.Mutex
 	lastErr error // the last refresh's failure, nil after a success
+
+	graceWarned atomic.Int64 // unix seconds of the last "serving expired" warning
 }
 
 // Open validates cfg, loads the pinned root and attempts a first refresh.
@@ -123,6 +125,9 @@ func (r *Repository) Index() (*Index, error) {
 	if ix != nil && r.now().Before(ix.expires) {
 		return ix, nil
 	}
+	if ix != nil && r.withinGrace(ix) {
+		return ix, nil
+	}
 	e := &UnavailableError{Repository: r.cfg.Name, Reason: ErrNoTrustData}
 	if ix != nil {
 		e.Reason, e.Expired, e.Role = ErrExpired, ix.expires, ix.expiresRole
@@ -197,7 +202,9 @@ func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, map[stri
 	if err != nil {
 		return nil, nil, fmt.Errorf("load trusted root: %w", err)
 	}
-	now := r.now().UTC()
+	// Verification runs on a clock set back by the configured grace, so
+	// metadata within allowExpiredFor of its expiry still verifies.
+	now := r.now().UTC().Add(-r.cfg.AllowExpiredFor)
 	if ix := r.refreshTimestamp(prev, uc, fetch, now); ix != nil {
 		return ix, nil, nil
 	}

@@ -25,6 +25,7 @@ import (
 type instance struct {
 	config *fileConfig
 	server *proxy.Server
+	policy *policy.Engine
 	trusts map[string]*trustfetch.Repository
 	// notaries load GUNs on demand, so they do not hold up readiness.
 	notaries []*notary.Source
@@ -52,6 +53,12 @@ func newLogger(c logConfig) (*zap.Logger, error) {
 // one refresh attempt each; a trust server that is down does not stop
 // start-up (the repository vouches for nothing until it answers).
 func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, error) {
+	return assembleWith(ctx, c, log, nil)
+}
+
+// assembleWith is assemble with each trust source wrapped before policy
+// uses it (mirror export records the target files policy reads).
+func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func(policy.TrustSource) policy.TrustSource) (*instance, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client := &http.Client{Timeout: time.Minute}
@@ -72,27 +79,21 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 			Name: name, Metadata: t.Metadata, Targets: t.Targets, Root: t.Root,
 			StateDir: filepath.Join(c.State, "trust", name), Refresh: time.Duration(t.Refresh),
 			MaxMetadataBytes: t.MaxMetadataBytes, MaxTargetBytes: t.MaxTargetBytes,
+			AllowExpiredFor: time.Duration(t.AllowExpiredFor),
 		}
 		r, err := trustfetch.Open(ctx, cfg, trustfetch.Options{HTTPClient: client, Logger: log.Named("trust"), Registerer: reg})
 		if err != nil {
 			return nil, fmt.Errorf("trust.%s: %w", name, err)
 		}
 		trusts[name], sources[name] = r, r
+		if wrap != nil {
+			sources[name] = wrap(r)
+		}
 	}
 
-	pc := policy.Config{Default: c.Policy.Default}
-	for i, rc := range c.Policy.Rules {
-		r := policy.Rule{Name: rc.Name, Match: rc.Match, Mode: policy.Mode(rc.Mode), Trust: rc.Trust,
-			TrustName: rc.TrustName, Require: rc.Require,
-			InToto: policy.InTotoConfig{Subject: rc.InToto.Subject, Parameters: rc.InToto.Parameters, Limits: rc.InToto.Limits}}
-		for _, kf := range rc.InToto.LayoutKeys {
-			b, err := os.ReadFile(kf)
-			if err != nil {
-				return nil, fmt.Errorf("policy.rules[%d].inToto.layoutKeys: %w", i, err)
-			}
-			r.InToto.LayoutKeys = append(r.InToto.LayoutKeys, b)
-		}
-		pc.Rules = append(pc.Rules, r)
+	pc, err := buildPolicy(c)
+	if err != nil {
+		return nil, err
 	}
 	engine, err := policy.New(pc, sources, policy.Options{Logger: log})
 	if err != nil {
@@ -116,7 +117,7 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 			Username: u.Auth.Username, Password: u.Auth.Password, Keychain: u.Auth.Keychain,
 			Timeout: time.Duration(u.Timeout), Retries: retries,
 			MaxRedirects: u.MaxRedirects, MaxBlobBytes: int64(u.MaxBlobBytes), BlobTimeout: time.Duration(u.BlobTimeout),
-			MinBytesPerSecond: int64(u.MinBytesPerSecond)})
+			MinBytesPerSecond: int64(u.MinBytesPerSecond), Offline: u.Offline})
 	}
 	srv, err := proxy.New(proxy.Options{
 		Upstreams: ups, Policy: engine, Cache: store, Logger: log, Registry: reg,
@@ -132,7 +133,27 @@ func assemble(ctx context.Context, c *fileConfig, log *zap.Logger) (*instance, e
 	if err != nil {
 		return nil, err
 	}
-	return &instance{config: c, server: srv, trusts: trusts, notaries: notaries, log: log}, nil
+	return &instance{config: c, server: srv, policy: engine, trusts: trusts, notaries: notaries, log: log}, nil
+}
+
+// buildPolicy maps the policy section onto policy.Config, reading pinned
+// in-toto layout keys.
+func buildPolicy(c *fileConfig) (policy.Config, error) {
+	pc := policy.Config{Default: c.Policy.Default}
+	for i, rc := range c.Policy.Rules {
+		r := policy.Rule{Name: rc.Name, Match: rc.Match, Mode: policy.Mode(rc.Mode), Trust: rc.Trust,
+			TrustName: rc.TrustName, Require: rc.Require,
+			InToto: policy.InTotoConfig{Subject: rc.InToto.Subject, Parameters: rc.InToto.Parameters, Limits: rc.InToto.Limits}}
+		for _, kf := range rc.InToto.LayoutKeys {
+			b, err := os.ReadFile(kf)
+			if err != nil {
+				return pc, fmt.Errorf("policy.rules[%d].inToto.layoutKeys: %w", i, err)
+			}
+			r.InToto.LayoutKeys = append(r.InToto.LayoutKeys, b)
+		}
+		pc.Rules = append(pc.Rules, r)
+	}
+	return pc, nil
 }
 
 // runTrust starts each trust repository's refresh loop.

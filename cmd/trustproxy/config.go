@@ -96,6 +96,8 @@ type upstreamConfig struct {
 	MaxBlobBytes      byteSize `json:"maxBlobBytes"`
 	BlobTimeout       duration `json:"blobTimeout"`
 	MinBytesPerSecond byteSize `json:"minBytesPerSecond"`
+	// Offline: never contacted; served from the cache (mirror import) only.
+	Offline bool `json:"offline"`
 }
 
 type upstreamAuth struct {
@@ -114,6 +116,8 @@ type trustC struct {
 	MaxMetadataBytes int64    `json:"maxMetadataBytes"`
 	MaxTargetBytes   int64    `json:"maxTargetBytes"`
 	Notary           *notaryC `json:"notary"`
+	// AllowExpiredFor is the bounded, logged grace past expiry (offline sites).
+	AllowExpiredFor duration `json:"allowExpiredFor"`
 }
 
 type policyConfig struct {

@@ -31,6 +31,7 @@ func subcommands() []*cobra.Command {
 		newCheckCmd(),
 		newDemoCmd(),
 		newTrustCmd(),
+		newMirrorCmd(),
 	}
 }
 

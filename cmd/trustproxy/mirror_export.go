@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustproxy/trustproxy/mirror"
+)
+
+func newMirrorExportCmd() *cobra.Command {
+	var configPath, out, tarOut string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "export --config FILE (--out DIR | --tar FILE|-) <upstream>/<repository>(:<tag>|@<digest>)...",
+		Short: "Write verified references with their trust data as an OCI image layout",
+		Long: `Pull each reference through the verifying proxy the configuration describes
+(exactly what a client would get; nothing unapproved) and write it, with the
+TUF metadata and in-toto target files that vouched for it, as an OCI image
+layout directory (--out) or tar stream (--tar). Only references an enforce
+rule's trust data vouches for are exported.`,
+		Example: `  trustproxy mirror export --config online.yaml --out /media/usb/export docker.io/acme/app:1.4.2
+  trustproxy mirror export --config online.yaml --tar export.tar docker.io/acme/app:1.4.2`,
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: noFileCompletion,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (out == "") == (tarOut == "") {
+				return fmt.Errorf("give exactly one of --out and --tar")
+			}
+			ctx := cmd.Context()
+			c, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(logConfig{Level: "warn", Format: c.Log.Format})
+			if err != nil {
+				return err
+			}
+			rec := mirror.NewRecorder()
+			in, err := assembleWith(ctx, c, log, rec.Wrap)
+			if err != nil {
+				return err
+			}
+			// The export pulls through the proxy itself, on a loopback
+			// port of its own, so that it gets exactly what a client would.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			hs := &http.Server{Handler: in.server, ReadHeaderTimeout: time.Minute}
+			go hs.Serve(ln)
+			defer hs.Close()
+			trusts := map[string]mirror.MetadataExporter{}
+			for n, t := range in.trusts {
+				trusts[n] = t
+			}
+			o := mirror.ExportOptions{
+				Source: mirror.HTTPSource{Base: "http://" + ln.Addr().String(), Client: &http.Client{}},
+				Policy: in.policy, Trusts: trusts, Recorder: rec, References: args,
+				Version: version(), Logger: log, Progress: progressLogger(cmd.ErrOrStderr(), "export"),
+			}
+			var ix *mirror.Index
+			switch {
+			case out != "":
+				ix, err = mirror.ExportDir(ctx, out, o)
+			case tarOut == "-":
+				ix, err = mirror.ExportTar(ctx, cmd.OutOrStdout(), o)
+			default:
+				ix, err = exportTarFile(ctx, tarOut, o)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON && tarOut != "-" {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(ix)
+			}
+			for _, e := range ix.Entries {
+				fmt.Fprintf(cmd.ErrOrStderr(), "exported %s  %s  (target %q, trust %s)\n", e.Reference, e.Digest, e.Target, e.Trust)
+			}
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &configPath)
+	cmd.Flags().StringVar(&out, "out", "", "write the export into this `DIR`")
+	cmd.Flags().StringVar(&tarOut, "tar", "", "write the export as a tar stream to this `FILE` (- for stdout)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the export's index as JSON")
+	_ = cmd.MarkFlagDirname("out")
+	return cmd
+}
+
+// exportTarFile writes the tar beside its final name and renames it into
+// place only when complete.
+func exportTarFile(ctx context.Context, name string, o mirror.ExportOptions) (*mirror.Index, error) {
+	f, err := os.CreateTemp(filepath.Dir(name), ".export-*.tar")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	ix, err := mirror.ExportTar(ctx, f, o)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	return ix, err
+}

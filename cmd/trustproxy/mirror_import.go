@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustproxy/trustproxy/mirror"
+)
+
+func newMirrorImportCmd() *cobra.Command {
+	var configPath, work string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "import --config FILE <export directory | export.tar | ->",
+		Short: "Verify an export against this side's roots, state and policy, then load it",
+		Long: `Verify everything in an export before anything becomes visible: every blob's
+digest, the TUF metadata against the root pinned in this configuration (a
+root in the export is followed only through a valid rotation chain) and
+this side's persisted trust state (no rollback), this side's policy for
+every reference (in-toto evaluated, nothing executed), and that the layout
+holds nothing else. Then load the content into this side's cache and the
+trust metadata into this side's trust directories (the trust repository's
+metadata must be a local directory). Importing the same export again
+changes nothing.`,
+		Example: `  trustproxy mirror import --config offline.yaml /media/usb/export
+  trustproxy mirror import --config offline.yaml export.tar`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(logConfig{Level: "error", Format: c.Log.Format})
+			if err != nil {
+				return err
+			}
+			o, closeCache, err := importOptions(ctx, c, log)
+			if err != nil {
+				return err
+			}
+			defer closeCache()
+			o.WorkDir, o.Progress = work, progressLogger(cmd.ErrOrStderr(), "import")
+			var res *mirror.ImportResult
+			src := args[0]
+			if fi, serr := os.Stat(src); serr == nil && fi.IsDir() {
+				res, err = mirror.ImportDir(ctx, src, o)
+			} else if src == "-" {
+				res, err = mirror.ImportTar(ctx, cmd.InOrStdin(), o)
+			} else {
+				f, oerr := os.Open(src)
+				if oerr != nil {
+					return oerr
+				}
+				defer f.Close()
+				res, err = mirror.ImportTar(ctx, f, o)
+			}
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(res)
+			}
+			if res.NoOp {
+				fmt.Fprintln(out, "already imported: nothing changed")
+				return nil
+			}
+			fmt.Fprintf(out, "imported %d references: %d blobs and %d manifests added (%d bytes); trust updated: %s\n",
+				len(res.Entries), res.BlobsAdded, res.ManifestsAdded, res.BytesAdded, strings.Join(res.TrustUpdated, ", "))
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &configPath)
+	cmd.Flags().StringVar(&work, "work", "", "`DIR` to unpack a tar stream into while it is verified (default: system temp)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}

@@ -1,0 +1,305 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.uber.org/zap"
+
+	"github.com/trustproxy/trustproxy/policy"
+	"github.com/trustproxy/trustproxy/proxy/cnab"
+	"github.com/trustproxy/trustproxy/trustfetch"
+)
+
+// MetadataExporter is a trust repository that can write the verified
+// metadata behind its current index (*trustfetch.Repository).
+type MetadataExporter interface {
+	ExportMetadata(ctx context.Context, dir string) (trustfetch.Versions, error)
+}
+
+// ExportOptions says what to export and through which verifying path.
+type ExportOptions struct {
+	// Source is the proxy every manifest and blob is pulled through.
+	Source Source
+	// Policy is the engine that proxy uses; it names the target and trust
+	// repository behind each reference.
+	Policy *policy.Engine
+	// Trusts are the trust repositories by configured name.
+	Trusts map[string]MetadataExporter
+	// Recorder, if the policy's trust sources were wrapped with it,
+	// supplies the in-toto target files the decisions read.
+	Recorder *Recorder
+	// References are "<upstream>/<repository>:<tag>" or "…@<digest>".
+	References []string
+	// Version is the trustproxy version recorded in the export.
+	Version string
+	Logger  *zap.Logger
+	// Progress, if set, is called after every file written.
+	Progress func(Progress)
+}
+
+// Progress counts what an export or import has handled so far.
+type Progress struct {
+	Objects int   `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// ExportDir writes an export into directory dir.
+func ExportDir(ctx context.Context, dir string, o ExportOptions) (*Index, error) {
+	s, err := newDirSink(dir)
+	if err != nil {
+		return nil, err
+	}
+	return export(ctx, s, o)
+}
+
+// ExportTar writes an export as a tar stream to w.
+func ExportTar(ctx context.Context, w io.Writer, o ExportOptions) (*Index, error) {
+	s := newTarSink(w)
+	ix, err := export(ctx, s, o)
+	if err != nil {
+		return nil, err
+	}
+	return ix, s.close()
+}
+
+type exporter struct {
+	o        ExportOptions
+	out      sink
+	progress Progress
+}
+
+func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if len(o.References) == 0 {
+		return nil, fmt.Errorf("export: no references given")
+	}
+	x := &exporter{o: o, out: out}
+	ix := &Index{Format: formatV1, Writer: o.Version, Trust: map[string]trustfetch.Versions{}}
+	var roots []ocispec.Descriptor
+	for _, ref := range o.References {
+		e, err := x.exportRef(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: %w", ref, err)
+		}
+		ix.Entries = append(ix.Entries, e)
+		roots = append(roots, ocispec.Descriptor{MediaType: e.MediaType, Digest: e.Digest, Size: e.Size,
+			Annotations: map[string]string{ocispec.AnnotationRefName: e.Reference, "io.containerd.image.name": e.Reference}})
+		ix.Trust[e.Trust] = trustfetch.Versions{}
+	}
+	if err := x.writeTrust(ctx, ix); err != nil {
+		return nil, err
+	}
+	if err := x.putJSON(layoutFile, ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}); err != nil {
+		return nil, err
+	}
+	oix := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: roots}
+	oix.SchemaVersion = 2
+	if err := x.putJSON(ociIndex, oix); err != nil {
+		return nil, err
+	}
+	if err := x.putJSON(indexFile, ix); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// exportRef pulls one reference through the proxy and writes its tree.
+func (x *exporter) exportRef(ctx context.Context, ref string) (Entry, error) {
+	subj, err := parseRef(ref)
+	if err != nil {
+		return Entry{}, err
+	}
+	e := Entry{Reference: ref}
+	want := subj.Tag
+	if subj.Tag != "" {
+		d := x.o.Policy.ResolveTag(ctx, subj)
+		if !d.Allowed || d.Mode != policy.ModeEnforce {
+			return e, notVouched(d, subj)
+		}
+		e.Target, e.Trust = d.Target, d.Trust
+	} else {
+		want = subj.Digest.String()
+	}
+	mt, body, err := x.o.Source.Manifest(ctx, subj.Upstream, subj.Repository, want)
+	if err != nil {
+		return e, err
+	}
+	e.Digest, e.Size = digest.FromBytes(body), int64(len(body))
+	e.MediaType = mediaTypeOf(body, mt)
+	if subj.Digest != "" && e.Digest != subj.Digest {
+		return e, fmt.Errorf("the proxy served %s", e.Digest)
+	}
+	if cnab.IsBundle(mt, body) {
+		e.Bundle = true
+	} else if subj.Digest != "" {
+		d := x.o.Policy.CheckManifest(ctx, subj, e.Digest, e.MediaType, body)
+		if !d.Allowed || d.Mode != policy.ModeEnforce || d.Reason != "" {
+			return e, notVouched(d, subj)
+		}
+		e.Target, e.Trust = d.Target, d.Trust
+	}
+	if e.Trust == "" {
+		r := x.o.Policy.Rule(subj.Upstream, subj.Repository)
+		if r == nil || r.Mode != policy.ModeEnforce {
+			return e, fmt.Errorf("no enforce rule governs %s/%s: only content trust data vouches for is exported", subj.Upstream, subj.Repository)
+		}
+		e.Trust = r.Trust
+	}
+	if err := x.writeTree(ctx, subj, e.Digest, body); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+func notVouched(d policy.Decision, subj policy.Subject) error {
+	if !d.Allowed {
+		return fmt.Errorf("%s", d.Message(subj))
+	}
+	return fmt.Errorf("rule %q is mode %s: only content trust data vouches for (mode enforce) is exported", d.Rule, d.Mode)
+}
+
+// writeTree writes a manifest and, depth first, everything it references,
+// each pulled through the proxy (which serves children only under the
+// root's approval).
+func (x *exporter) writeTree(ctx context.Context, subj policy.Subject, dg digest.Digest, body []byte) error {
+	refs, err := references(body)
+	if err != nil {
+		return fmt.Errorf("manifest %s: %w", dg, err)
+	}
+	for _, c := range refs.manifests {
+		if x.out.has(blobName(c.Digest)) {
+			continue
+		}
+		_, cb, err := x.o.Source.Manifest(ctx, subj.Upstream, subj.Repository, c.Digest.String())
+		if err != nil {
+			return err
+		}
+		if got := digest.FromBytes(cb); got != c.Digest || int64(len(cb)) != c.Size {
+			return fmt.Errorf("manifest %s: the proxy served %s (%d bytes)", c.Digest, got, len(cb))
+		}
+		if err := x.writeTree(ctx, subj, c.Digest, cb); err != nil {
+			return err
+		}
+	}
+	for _, b := range refs.blobs {
+		if x.out.has(blobName(b.Digest)) {
+			continue
+		}
+		if err := x.copyBlob(ctx, subj, b); err != nil {
+			return err
+		}
+	}
+	return x.put(blobName(dg), int64(len(body)), bytes.NewReader(body))
+}
+
+// copyBlob streams one blob from the proxy into the export, checking its
+// digest on the way (the proxy already did; this guards the copy).
+func (x *exporter) copyBlob(ctx context.Context, subj policy.Subject, d ocispec.Descriptor) error {
+	rc, err := x.o.Source.Blob(ctx, subj.Upstream, subj.Repository, d.Digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	v := d.Digest.Verifier()
+	if err := x.put(blobName(d.Digest), d.Size, io.TeeReader(rc, v)); err != nil {
+		return err
+	}
+	if !v.Verified() {
+		return fmt.Errorf("blob %s: bytes do not match the digest", d.Digest)
+	}
+	return nil
+}
+
+func (x *exporter) put(name string, size int64, r io.Reader) error {
+	if err := x.out.put(name, size, r); err != nil {
+		return err
+	}
+	x.progress.Objects++
+	x.progress.Bytes += size
+	if x.o.Progress != nil {
+		x.o.Progress(x.progress)
+	}
+	return nil
+}
+
+func (x *exporter) putJSON(name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return x.put(name, int64(len(b)), bytes.NewReader(b))
+}
+
+// writeTrust adds, per trust repository used, its metadata and the target
+// files policy read.
+func (x *exporter) writeTrust(ctx context.Context, ix *Index) error {
+	names := make([]string, 0, len(ix.Trust))
+	for n := range ix.Trust {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		tr := x.o.Trusts[name]
+		if tr == nil {
+			return fmt.Errorf("export: trust repository %q is not configured", name)
+		}
+		tmp, err := os.MkdirTemp("", "trustproxy-export-tuf-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		v, err := tr.ExportMetadata(ctx, tmp)
+		if err != nil {
+			return err
+		}
+		ix.Trust[name] = v
+		files, err := os.ReadDir(tmp)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(tmp, f.Name()))
+			if err != nil {
+				return err
+			}
+			if err := x.put(path.Join(tufDir, name, "metadata", f.Name()), int64(len(b)), bytes.NewReader(b)); err != nil {
+				return err
+			}
+		}
+		if x.o.Recorder == nil {
+			continue
+		}
+		targets := x.o.Recorder.targets(name)
+		paths := make([]string, 0, len(targets))
+		for p := range targets {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			rel, err := url.PathUnescape(p)
+			if err != nil {
+				return err
+			}
+			b := targets[p]
+			if err := x.put(path.Join(tufDir, name, "targets", rel), int64(len(b)), bytes.NewReader(b)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func blobName(d digest.Digest) string { return blobsDir + "/" + d.Encoded() }
