@@ -35,6 +35,8 @@ type Engine struct {
 	audit  *zap.Logger
 	now    func() time.Time
 	intoto *inTotoChecker
+	// bundleNames serves PrecheckDigest (precheck.go).
+	bundleNames bundleNameSet
 }
 
 // New validates cfg against the trust repositories and builds an engine.

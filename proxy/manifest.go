@@ -75,6 +75,9 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 			m, err = s.manifestByTag(ctx, rt, r.Header.Values("Accept"))
 		}
 	} else {
+		if d := s.policy.PrecheckDigest(subj); !d.Allowed {
+			return s.deny(info, d, subj) // before any upstream request
+		}
 		m, err = s.manifestByDigest(ctx, rt, subj.Digest)
 	}
 	if err != nil {
