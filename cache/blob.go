@@ -188,6 +188,7 @@ func (b *inflightBlob) NewReader(ctx context.Context, offset int64) (io.ReadClos
 		return nil, fmt.Errorf("read blob %s: download gone: %w", dl.dgst, ErrNotFound)
 	}
 	dl.refs++
+	dl.readers++
 	dl.mu.Unlock()
 	b.c.m.inflightReaders.Inc()
 	// Keep the handle reachable until the reader holds its own reference.

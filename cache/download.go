@@ -44,6 +44,23 @@ type download struct {
 	// (larger than MaxSize, driver error): then the spool is the only copy.
 	handles     int
 	spoolClosed bool
+	// readers counts open readers; cancel stops the detached download
+	// (cancelWhenAbandoned).
+	readers int
+	cancel  context.CancelCauseFunc
+}
+
+// ErrAbandoned is why a download of unknown size stops when its last reader
+// closes: nothing bounds it but maxBlobBytes, and nobody waits for it.
+var ErrAbandoned = errors.New("download of unknown size abandoned by its last client")
+
+// cancelWhenAbandonedLocked stops a download whose size is unknown once its
+// last reader is gone. A download of known size runs on: it is bounded by
+// that size, and finishing it caches the blob for the next client.
+func (dl *download) cancelWhenAbandonedLocked() {
+	if dl.readers == 0 && !dl.finished && dl.size < 0 && dl.cancel != nil {
+		dl.cancel(ErrAbandoned)
+	}
 }
 
 func newDownload(dgst digest.Digest, expected int64) *download {
@@ -112,8 +129,10 @@ func (dl *download) maybeCloseSpoolLocked() {
 // own timeouts.
 func (c *Cache) runDownload(callerCtx context.Context, dl *download, fetch FetchFunc) {
 	defer c.wg.Done()
-	ctx, cancel := context.WithCancel(context.WithoutCancel(callerCtx))
+	ctx, cancelCause := context.WithCancelCause(context.WithoutCancel(callerCtx))
+	cancel := func() { cancelCause(context.Canceled) }
 	defer cancel()
+	dl.cancel = cancelCause // set before started is closed: readers see it
 	stop := context.AfterFunc(c.life, cancel)
 	defer stop()
 
@@ -340,6 +359,10 @@ func (r *tailReader) Close() error {
 	}
 	r.done = true
 	r.c.m.inflightReaders.Dec()
+	r.dl.mu.Lock()
+	r.dl.readers--
+	r.dl.cancelWhenAbandonedLocked()
+	r.dl.mu.Unlock()
 	r.dl.releaseRef()
 	return nil
 }

@@ -61,6 +61,7 @@ type transferBounds struct {
 	deadline time.Duration
 	minRate  int64 // bytes per second
 	stall    time.Duration
+	grace    time.Duration // rateGrace; tests shorten it
 }
 
 // rateGrace is how long a transfer may run before its average rate counts:
@@ -96,7 +97,7 @@ func (g *boundedBody) Read(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: more than %d bytes of a blob of unknown size", errTooLarge, g.limit)
 	}
 	if err == nil {
-		if el := g.now().Sub(g.start); el > rateGrace && float64(g.n)/el.Seconds() < float64(g.b.minRate) {
+		if el := g.now().Sub(g.start); el > g.b.grace && float64(g.n)/el.Seconds() < float64(g.b.minRate) {
 			return 0, fmt.Errorf("%w: %d bytes in %s is below %d bytes/s (minBytesPerSecond)",
 				errTooSlow, g.n, el.Round(time.Second), g.b.minRate)
 		}

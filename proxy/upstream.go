@@ -122,7 +122,7 @@ func newUpstream(cfg UpstreamConfig, base http.RoundTripper, log *zap.Logger) (*
 	if up.blobBounds.minRate == 0 {
 		up.blobBounds.minRate = DefaultMinBytesPerSecond
 	}
-	up.blobBounds.stall = up.timeout
+	up.blobBounds.stall, up.blobBounds.grace = up.timeout, rateGrace
 	// Transient failures (connection errors, 502/503/504) are retried by
 	// go-containerregistry's retry transport; 429 is not: the client gets
 	// the upstream's Retry-After instead of trustproxy hammering on.
