@@ -41,6 +41,29 @@ func (s *Server) checkBundle(ctx context.Context, rt route, subj policy.Subject,
 	return d, b, nil
 }
 
+// checkBundleImages is the all-or-nothing half of admission, run once policy
+// approved the bundle and before anything of it is served: every image
+// manifest must still be what the signed bundle.json names. A part that is
+// overwritten or missing upstream denies the whole bundle; an upstream that
+// cannot be reached fails the request (nothing is served either way).
+// failed says the check failed and d is the decision that replaces the
+// approval (a denial, or under audit a warning).
+func (s *Server) checkBundleImages(ctx context.Context, rt route, subj policy.Subject, b *cnab.Bundle) (d policy.Decision, failed bool, err error) {
+	err = b.CheckImages(ctx, bundleFetcher{s: s, rt: rt})
+	if err == nil {
+		return policy.Decision{}, false, nil
+	}
+	var oe *ociError
+	switch {
+	case errors.Is(err, cnab.ErrInvalid):
+	case errors.As(err, &oe) && oe.Status == http.StatusNotFound:
+		err = fmt.Errorf("%v: a part of the signed bundle is gone upstream", err)
+	default:
+		return policy.Decision{}, false, err
+	}
+	return s.policy.Deny(subj, fmt.Sprintf("CNAB bundle %s: %v", b.Index.Digest, err)), true, nil
+}
+
 // coverBundle records everything an approved bundle names under g.
 func (s *Server) coverBundle(ctx context.Context, rt route, b *cnab.Bundle, g *grant) {
 	items := []covered{{b.ConfigManifest.Digest, b.ConfigManifest.Size}}
@@ -61,8 +84,13 @@ type bundleFetcher struct {
 	rt route
 }
 
+// Manifest returns what the cache or the upstream has under d without
+// checking it: cnab verifies every byte and names the part that differs.
 func (f bundleFetcher) Manifest(ctx context.Context, d digest.Digest) (string, []byte, error) {
-	m, err := f.s.manifestByDigest(ctx, f.rt, d)
+	if mt, body, err := f.s.cache.GetManifest(ctx, d); err == nil {
+		return mt, body, nil
+	}
+	m, err := f.s.fetchManifest(ctx, f.rt, d.String(), []string{acceptAll})
 	if err != nil {
 		return "", nil, err
 	}

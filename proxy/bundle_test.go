@@ -223,3 +223,63 @@ func TestBundleSignyVector(t *testing.T) {
 		t.Fatalf("bundle.json: %d %q", resp.StatusCode, b)
 	}
 }
+
+// A bundle one of whose images the registry no longer serves as signed
+// (overwritten bytes under the digest, or deleted) is denied as a whole at
+// the first request: neither the index nor its config manifest, bundle.json
+// or any other image is served.
+func TestBundleOverwrittenPartDeniedAtAdmission(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		target func(p testenv.PushedBundle, webChild digest.Digest) digest.Digest
+		mode   string // "flip": other bytes under the digest; "gone": 404
+		want   string
+	}{
+		{"component overwritten", func(p testenv.PushedBundle, _ digest.Digest) digest.Digest { return p.Components["db"] }, "flip",
+			`component "db": the registry serves other bytes for manifest`},
+		{"invocation image overwritten", func(p testenv.PushedBundle, _ digest.Digest) digest.Digest { return p.Invocation }, "flip",
+			`invocation image "example.com/acme/sample-installer:0.1.0": the registry serves other bytes`},
+		{"platform manifest of a multi-arch component overwritten", func(_ testenv.PushedBundle, c digest.Digest) digest.Digest { return c }, "flip",
+			`component "web" platform manifest: the registry serves other bytes`},
+		{"component deleted", func(p testenv.PushedBundle, _ digest.Digest) digest.Digest { return p.Components["db"] }, "gone",
+			`a part of the signed bundle is gone upstream`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := newTrustEnv(t)
+			p := te.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), testenv.BundleOCI)
+			te.signBundle(t, "acme/bundle:1.0", p, false)
+			var web ocispec.Index
+			resp, err := http.Get(te.up.URL + "/v2/acme/bundle/manifests/" + p.Components["web"].String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			json.NewDecoder(resp.Body).Decode(&web)
+			resp.Body.Close()
+			bad := tc.target(p, web.Manifests[0].Digest)
+			te.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				if strings.HasSuffix(r.URL.Path, "/manifests/"+bad.String()) {
+					if tc.mode == "gone" {
+						http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
+						return
+					}
+					next.ServeHTTP(&tamperWriter{ResponseWriter: w, mode: "flip"}, r)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+			code, msg := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/manifests/1.0", nil))
+			if code != "DENIED" || !strings.Contains(msg, tc.want) {
+				t.Fatalf("first request: %s %q, want DENIED containing %q", code, msg, tc.want)
+			}
+			for _, part := range []string{"manifests/" + p.ConfigManifestDigest.String(), "blobs/" + p.BundleDigest.String(),
+				"manifests/" + p.Components["db"].String(), "manifests/" + p.Invocation.String()} {
+				c, _ := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/"+part, nil))
+				if c == "" || (c != "DENIED" && !strings.HasSuffix(part, bad.String())) {
+					// The bad part itself fails upstream (wrong bytes, 502;
+					// gone, 404) before policy is asked: never served.
+					t.Errorf("%s of a denied bundle: %q, want DENIED", part, c)
+				}
+			}
+		})
+	}
+}

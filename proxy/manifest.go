@@ -101,6 +101,17 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 		}
 		return s.deny(info, d, subj)
 	}
+	if bundle != nil && d.Mode != policy.ModeAllow { // allow: served without verification
+		dd, failed, err := s.checkBundleImages(ctx, rt, subj, bundle)
+		if err != nil {
+			return err
+		}
+		if failed && !dd.Allowed {
+			return s.deny(info, dd, subj)
+		} else if failed {
+			d = dd
+		}
+	}
 	g := &grant{subject: subj, decision: d}
 	if err := s.approveTree(ctx, rt, m, g); err != nil {
 		return err
