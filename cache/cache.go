@@ -25,6 +25,12 @@ type Options struct {
 	// SpoolDir holds in-flight downloads; default os.TempDir(). Spool files
 	// are unlinked as soon as they are created, so a crash leaves nothing here.
 	SpoolDir string
+	// Leases, when set, make a cold blob one upstream download for all
+	// replicas sharing the storage (see DownloadLeases).
+	Leases DownloadLeases
+	// LeaseTTL is the S3 download lease lifetime NewFromConfig uses
+	// (0: DefaultLeaseTTL).
+	LeaseTTL time.Duration
 	// StagingGrace keeps staging objects younger than this when New sweeps
 	// the staging area. Set it when several replicas share one storage root,
 	// so a starting replica does not break another's commit; 0 sweeps all.
@@ -42,6 +48,7 @@ type Cache struct {
 	maxSize int64
 	spool   string
 	grace   time.Duration
+	leases  DownloadLeases
 	log     *zap.Logger
 	now     func() time.Time
 	m       *metrics
@@ -94,6 +101,7 @@ func New(ctx context.Context, d storagedriver.StorageDriver, opts Options) (*Cac
 		maxSize:  opts.MaxSize,
 		spool:    opts.SpoolDir,
 		grace:    opts.StagingGrace,
+		leases:   opts.Leases,
 		log:      opts.Logger.With(zap.String("driver", d.Name())),
 		now:      opts.Now,
 		m:        m,

@@ -3,11 +3,12 @@ package cache
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // registers "filesystem"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"   // registers "inmemory"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"     // registers "s3" and "s3aws"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"    // registers "filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"      // registers "inmemory"
+	s3driver "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws" // registers "s3" and "s3aws"
 )
 
 // NewFromConfig builds the storage driver with distribution's factory and
@@ -16,6 +17,11 @@ import (
 // it as "s3" and "s3aws"), and any other registered name passes through.
 // params go to the driver unchanged (e.g. "rootdirectory" for filesystem;
 // "bucket", "region", "regionendpoint", ... for s3).
+//
+// S3 storage is taken to be shared by replicas: unless opts say otherwise,
+// a cold blob is downloaded once for all of them (S3Leases, renewed for
+// opts.LeaseTTL), and staging objects younger than an hour are left to the
+// replica writing them.
 func NewFromConfig(ctx context.Context, driver string, params map[string]any, opts Options) (*Cache, error) {
 	name := driver
 	if name == "s3-aws" {
@@ -25,5 +31,21 @@ func NewFromConfig(ctx context.Context, driver string, params map[string]any, op
 	if err != nil {
 		return nil, fmt.Errorf("create %q storage driver: %w", driver, err)
 	}
+	if sd, ok := d.(*s3driver.Driver); ok {
+		if opts.Leases == nil {
+			l, err := NewS3Leases(sd, params, opts.LeaseTTL, opts.Now)
+			if err != nil {
+				return nil, fmt.Errorf("s3 storage: %w", err)
+			}
+			opts.Leases = l
+		}
+		if opts.StagingGrace == 0 {
+			opts.StagingGrace = sharedStagingGrace
+		}
+	}
 	return New(ctx, d, opts)
 }
+
+// sharedStagingGrace is how long a replica's staging object on shared
+// storage is safe from another replica's start-up sweep.
+const sharedStagingGrace = time.Hour

@@ -142,7 +142,14 @@ func (c *Cache) runDownload(callerCtx context.Context, dl *download, fetch Fetch
 	k := key{kindBlob, dl.dgst}
 	log := c.log.With(zap.Stringer("digest", dl.dgst))
 
-	err := c.fetchAndVerify(ctx, dl, fetch)
+	release, err := c.clusterTurn(ctx, dl)
+	if errors.Is(err, errAdopted) {
+		return
+	}
+	defer release()
+	if err == nil {
+		err = c.fetchAndVerify(ctx, dl, fetch)
+	}
 	if err != nil {
 		c.mu.Lock()
 		if c.inflight[dl.dgst] == dl {

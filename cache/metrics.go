@@ -25,6 +25,8 @@ type metrics struct {
 	fetches          prometheus.Counter
 	fetchErrors      prometheus.Counter
 	commitErrors     prometheus.Counter
+	clusterWaits     prometheus.Counter
+	clusterAdopted   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,10 +53,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		fetches:          counter("upstream_fetches_total", "Calls of the upstream fetch function."),
 		fetchErrors:      counter("upstream_fetch_errors_total", "Upstream blob downloads that failed (request or body)."),
 		commitErrors:     counter("commit_errors_total", "Verified objects that could not be written to the storage driver."),
+		clusterWaits:     counter("cluster_waits_total", "Blob misses that waited for another replica's download (its lease was held)."),
+		clusterAdopted:   counter("cluster_adopted_total", "Blob misses served from another replica's commit after waiting for it."),
 	}
 	for _, c := range []prometheus.Collector{
 		m.hits, m.misses, m.coalesced, m.inflight, m.inflightReaders, m.digestMismatches, m.sizeMismatches,
 		m.evictions, m.storedBytes, m.storedObjects, m.fetches, m.fetchErrors, m.commitErrors,
+		m.clusterWaits, m.clusterAdopted,
 	} {
 		if reg == nil {
 			break

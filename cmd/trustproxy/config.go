@@ -48,6 +48,8 @@ type storageConfig struct {
 	Parameters map[string]any
 	MaxSize    int64
 	SpoolDir   string
+	// DownloadLease is the s3 download lease lifetime (0: the default).
+	DownloadLease duration
 }
 
 func (s *storageConfig) UnmarshalJSON(b []byte) error {
@@ -67,6 +69,10 @@ func (s *storageConfig) UnmarshalJSON(b []byte) error {
 			if err := json.Unmarshal(v, &s.SpoolDir); err != nil {
 				return &keyError{"spooldir", errors.New("want a directory")}
 			}
+		case "downloadlease":
+			if err := json.Unmarshal(v, &s.DownloadLease); err != nil {
+				return &keyError{"downloadlease", err}
+			}
 		case "filesystem", "inmemory", "s3":
 			if s.Driver != "" {
 				return fmt.Errorf("two drivers configured (%s and %s); choose one", s.Driver, k)
@@ -78,7 +84,7 @@ func (s *storageConfig) UnmarshalJSON(b []byte) error {
 				}
 			}
 		default:
-			return &keyError{k, errors.New("unknown key (drivers: filesystem, inmemory, s3; options: maxsize, spooldir)")}
+			return &keyError{k, errors.New("unknown key (drivers: filesystem, inmemory, s3; options: maxsize, spooldir, downloadlease)")}
 		}
 	}
 	return nil
