@@ -97,7 +97,7 @@ func (e *benchEnv) startUpstream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg := registryConfig(filepath.Join(dir, "data"), port, "")
+	cfg := registryConfig(fsStorage(filepath.Join(dir, "data")), port, "")
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -120,6 +120,13 @@ func (e *benchEnv) upstreamBlobFile(d string) string {
 // startDistProxy starts distribution in proxy mode (pull-through cache) in
 // front of the upstream, with an empty cache.
 func (e *benchEnv) startDistProxy(ctx context.Context) (*server, error) {
+	return e.startDistProxyOn(ctx, "")
+}
+
+// startDistProxyOn is startDistProxy with the storage section given as a
+// one-line YAML flow mapping of distribution's storage keys ("": a fresh
+// filesystem directory).
+func (e *benchEnv) startDistProxyOn(ctx context.Context, storage string) (*server, error) {
 	dir, err := e.nextDir("distproxy")
 	if err != nil {
 		return nil, err
@@ -128,7 +135,10 @@ func (e *benchEnv) startDistProxy(ctx context.Context) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := registryConfig(filepath.Join(dir, "data"), port, e.upstream.url)
+	if storage == "" {
+		storage = fsStorage(filepath.Join(dir, "data"))
+	}
+	cfg := registryConfig(storage, port, e.upstream.url)
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -143,6 +153,12 @@ func (e *benchEnv) startDistProxy(ctx context.Context) (*server, error) {
 // startTrustproxy starts trustproxy (enforce mode, every repository of the
 // upstream governed by the trust repository tr) with an empty cache.
 func (e *benchEnv) startTrustproxy(ctx context.Context, tr *trustRepo) (*server, error) {
+	return e.startTrustproxyOn(ctx, tr, "")
+}
+
+// startTrustproxyOn is startTrustproxy with the storage driver given as a
+// one-line YAML flow mapping ("": a fresh filesystem directory).
+func (e *benchEnv) startTrustproxyOn(ctx context.Context, tr *trustRepo, driver string) (*server, error) {
 	dir, err := e.nextDir("trustproxy")
 	if err != nil {
 		return nil, err
@@ -151,11 +167,12 @@ func (e *benchEnv) startTrustproxy(ctx context.Context, tr *trustRepo) (*server,
 	if err != nil {
 		return nil, err
 	}
+	if driver == "" {
+		driver = fsStorage(filepath.Join(dir, "storage"))
+	}
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
 log: {level: info}
-storage:
-  filesystem: {rootdirectory: %q}
-  spooldir: %q
+storage: {%s, spooldir: %q}
 state: %q
 upstreams:
   - {name: %s, url: %q, default: true}
@@ -164,7 +181,7 @@ trust:
 policy:
   rules:
     - {name: bench, match: "%s/**", mode: enforce, trust: corp}
-`, port, filepath.Join(dir, "storage"), filepath.Join(dir, "spool"), filepath.Join(dir, "state"),
+`, port, driver, filepath.Join(dir, "spool"), filepath.Join(dir, "state"),
 		upstreamName, e.upstream.url, tr.metadataDir(), tr.rootPath(), maxMetadataBytes, upstreamName)
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -307,22 +324,23 @@ func rawFileServer(path string) (url string, stop func(), err error) {
 	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
 }
 
-// registryConfig is a distribution configuration on loopback; with
-// remoteURL it runs in proxy (pull-through cache) mode.
-func registryConfig(dataDir string, port int, remoteURL string) string {
+// fsStorage is the filesystem driver at dir, as a storage entry.
+func fsStorage(dir string) string { return fmt.Sprintf("filesystem: {rootdirectory: %q}", dir) }
+
+// registryConfig is a distribution configuration on loopback; storage is
+// the driver entry (fsStorage, s3Storage); with remoteURL it runs in proxy
+// (pull-through cache) mode.
+func registryConfig(storage string, port int, remoteURL string) string {
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: info
-storage:
-  filesystem: {rootdirectory: %q}
-  delete: {enabled: true}
-  maintenance: {uploadpurging: {enabled: false}}
+storage: {%s, delete: {enabled: true}, maintenance: {uploadpurging: {enabled: false}}, redirect: {disable: true}}
 http:
   addr: 127.0.0.1:%d
   secret: trustproxy-bench
 health:
   storagedriver: {enabled: false}
-`, dataDir, port)
+`, storage, port)
 	if remoteURL != "" {
 		cfg += "proxy:\n  remoteurl: " + remoteURL + "\n"
 	}
