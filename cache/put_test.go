@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 func TestPutBlob(t *testing.T) {
@@ -55,6 +57,32 @@ func TestPutBlob(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestTagHint(t *testing.T) {
+	for _, dc := range driverCases {
+		t.Run(dc.name, func(t *testing.T) {
+			ctx := context.Background()
+			d, _ := dc.new(t)
+			c, _ := newTestCache(t, d, Options{})
+			if _, err := c.TagHint(ctx, "up/acme/app", "1.0"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("TagHint before any put: %v", err)
+			}
+			_, d1 := randomBytes(t, 10)
+			_, d2 := randomBytes(t, 10)
+			for _, want := range []digest.Digest{d1, d2} {
+				if err := c.PutTagHint(ctx, "up/acme/app", "1.0", want); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := c.TagHint(ctx, "up/acme/app", "1.0"); err != nil || got != want {
+					t.Fatalf("TagHint = %s, %v; want %s", got, err, want)
+				}
+			}
+			if err := c.PutTagHint(ctx, "up/../etc", "1.0", d1); err == nil {
+				t.Fatal("a repository with .. was accepted")
 			}
 		})
 	}

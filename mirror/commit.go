@@ -61,6 +61,15 @@ func commit(ctx context.Context, dir string, p *plan, o ImportOptions) (*ImportR
 		res.BytesAdded += int64(len(body))
 		tick(int64(len(body)))
 	}
+	for _, e := range p.entries {
+		added, err := putTagHint(ctx, o, e)
+		if err != nil {
+			return nil, err
+		}
+		if added {
+			res.TagsAdded++
+		}
+	}
 	for _, name := range p.trusts {
 		t := o.Trusts[name]
 		changed, err := commitTrust(ctx, dir, name, t, o)
@@ -71,8 +80,26 @@ func commit(ctx context.Context, dir string, p *plan, o ImportOptions) (*ImportR
 			res.TrustUpdated = append(res.TrustUpdated, name)
 		}
 	}
-	res.NoOp = res.BlobsAdded == 0 && res.ManifestsAdded == 0 && len(res.TrustUpdated) == 0
+	res.NoOp = res.BlobsAdded == 0 && res.ManifestsAdded == 0 && res.TagsAdded == 0 && len(res.TrustUpdated) == 0
 	return res, nil
+}
+
+// putTagHint lets an offline proxy resolve a tagged entry whose trust
+// target does not hash the manifest (a bundle signed by its bundle.json);
+// the proxy still verifies what the hint names.
+func putTagHint(ctx context.Context, o ImportOptions, e Entry) (bool, error) {
+	subj, err := parseRef(e.Reference)
+	if err != nil || subj.Tag == "" {
+		return false, err
+	}
+	repo := subj.Upstream + "/" + subj.Repository
+	if d, err := o.Cache.TagHint(ctx, repo, subj.Tag); err == nil && d == e.Digest {
+		return false, nil
+	}
+	if err := o.Cache.PutTagHint(ctx, repo, subj.Tag, e.Digest); err != nil {
+		return false, fmt.Errorf("load tag: %w", err)
+	}
+	return true, nil
 }
 
 func commitTrust(ctx context.Context, dir, name string, t ImportTrust, o ImportOptions) (bool, error) {

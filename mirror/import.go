@@ -49,6 +49,7 @@ type ImportResult struct {
 	Entries        []Entry  `json:"entries"`
 	BlobsAdded     int      `json:"blobsAdded"`
 	ManifestsAdded int      `json:"manifestsAdded"`
+	TagsAdded      int      `json:"tagsAdded"`
 	BytesAdded     int64    `json:"bytesAdded"`
 	TrustUpdated   []string `json:"trustUpdated"`
 	// NoOp is true when everything was already imported.

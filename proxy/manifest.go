@@ -209,6 +209,9 @@ func (s *Server) manifestByTag(ctx context.Context, rt route, accept []string) (
 	if len(accept) == 0 {
 		accept = []string{acceptAll}
 	}
+	if s.offline[rt.upstream.name] {
+		return s.offlineTag(ctx, rt)
+	}
 	resp, err := s.upstreamDo(ctx, rt, http.MethodHead, "manifests/"+rt.ref, accept)
 	if err == nil {
 		drain(resp.Body)

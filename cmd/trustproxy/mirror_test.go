@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,5 +168,38 @@ func TestMirrorExportImportServe(t *testing.T) {
 	}
 	if _, err := crane.Digest(addr+"/up/acme/unsigned:1.0", crane.Insecure); err == nil {
 		t.Fatal("the offline proxy served what was never imported")
+	}
+}
+
+// A cnab-to-oci bundle crosses as a unit: its index, config manifest,
+// bundle.json and every invocation and component image.
+func TestMirrorCNABBundle(t *testing.T) {
+	m := newMirrorSides(t)
+	pb := m.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	m.sign(t, "acme/bundle:1.0")
+	exp := filepath.Join(m.dir, "export")
+	export(t, m, exp, "up/acme/bundle:1.0")
+	cfg, _ := m.offline(t)
+	if out, err := runMirrorArgs(t, "import", "--config", cfg, exp); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(cfg)
+	addr := startFromConfig(t, string(b))
+	got, err := crane.Digest(addr+"/up/acme/bundle:1.0", crane.Insecure)
+	if err != nil || got != pb.IndexDigest.String() {
+		t.Fatalf("bundle digest through the offline proxy = %s, %v; want %s", got, err, pb.IndexDigest)
+	}
+	var ix struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(pb.Index, &ix); err != nil || len(ix.Manifests) < 3 {
+		t.Fatalf("index: %v (%d entries)", err, len(ix.Manifests))
+	}
+	for _, d := range ix.Manifests {
+		if _, err := crane.Manifest(addr+"/up/acme/bundle@"+d.Digest, crane.Insecure); err != nil {
+			t.Fatalf("bundle part %s through the offline proxy: %v", d.Digest, err)
+		}
 	}
 }
