@@ -40,7 +40,7 @@ func (e *Engine) evidence(ctx context.Context, d Decision, s Subject, t trustfet
 	}
 	names := t.InToto()
 	if len(names) == 0 {
-		if p, err := parseSignyPayload(t.Custom); err != nil {
+		if p, err := intoto.ParseSignyPayload(t.Custom); err != nil {
 			return e.fail(d, fmt.Sprintf("in-toto: target %q: %v", t.Name, err))
 		} else if p != nil {
 			return e.signyEvidence(ctx, d, r, t, p, subjectName, subject)

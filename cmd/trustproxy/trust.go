@@ -25,13 +25,14 @@ func trustSubcommands() []*cobra.Command {
 		newTrustTimestampCmd(),
 		newTrustRotateCmd(),
 		newTrustListCmd(),
+		newTrustImportNotaryCmd(),
 	}
 }
 
 func newTrustCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trust",
-		Short: "Publisher tools: init, add, remove, delegate, publish, timestamp, rotate, list",
+		Short: "Publisher tools: init, add, remove, delegate, publish, timestamp, rotate, list, import-notary",
 		Long: `Create and sign the TUF repositories trustproxy verifies.
 
 A trust repository is a directory servable as-is by any static web server

@@ -136,11 +136,19 @@ func (n *NotarySigner) Init(gun string) {
 // ECDSA key, as `docker trust signer add` does, and imports its key.
 func (n *NotarySigner) AddReleases(gun string) {
 	n.t.Helper()
+	n.AddDelegation(gun, "targets/releases")
+}
+
+// AddDelegation adds delegation role (all paths) with a new ECDSA key and
+// imports its key.
+func (n *NotarySigner) AddDelegation(gun, role string) {
+	n.t.Helper()
+	base := strings.ReplaceAll(role, "/", "_")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "releases"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: base},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour * 365),
 		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -151,15 +159,15 @@ func (n *NotarySigner) AddReleases(gun string) {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	certPath, keyPath := filepath.Join(n.dir, "releases.crt"), filepath.Join(n.dir, "releases-key.pem")
+	certPath, keyPath := filepath.Join(n.dir, base+".crt"), filepath.Join(n.dir, base+"-key.pem")
 	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		n.t.Fatal(err)
 	}
 	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		n.t.Fatal(err)
 	}
-	n.must("delegation", "add", gun, "targets/releases", certPath, "--all-paths", "-p")
-	n.must("key", "import", keyPath, "--role", "targets/releases")
+	n.must("delegation", "add", gun, role, certPath, "--all-paths", "-p")
+	n.must("key", "import", keyPath, "--role", role)
 }
 
 // Sign adds tag → content (sha256, sha512 and length of the bytes, as

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/theupdateframework/notary/client"
@@ -29,16 +30,16 @@ const bundleMediaType = "application/vnd.cnab.config.v1+json"
 
 // load verifies gun's trust data with the Notary client against the pin,
 // keeping it under the GUN's state directory, and builds the index.
-func (s *Source) load(ctx context.Context, st *gunState) (*trustfetch.Index, error) {
+func (s *Source) load(ctx context.Context, st *gunState) (*trustfetch.Index, []Skipped, error) {
 	gun := data.GUN(st.gun)
 	dir := filepath.Join(s.cfg.StateDir, url.PathEscape(st.gun), st.pin.dir)
 	cache, err := storage.NewFileStore(dir, "json")
 	if err != nil {
-		return nil, fmt.Errorf("notary GUN %s: state directory: %w", gun, err)
+		return nil, nil, fmt.Errorf("notary GUN %s: state directory: %w", gun, err)
 	}
 	remote, err := storage.NewNotaryServerStore(s.cfg.URL, gun, ctxTransport{ctx: ctx, next: s.rt})
 	if err != nil {
-		return nil, fmt.Errorf("notary GUN %s: %w", gun, err)
+		return nil, nil, fmt.Errorf("notary GUN %s: %w", gun, err)
 	}
 	repo, _, err := client.LoadTUFRepo(client.TUFLoadOptions{
 		GUN:          gun,
@@ -47,38 +48,49 @@ func (s *Source) load(ctx context.Context, st *gunState) (*trustfetch.Index, err
 		RemoteStore:  remote,
 	})
 	if err != nil {
-		return nil, explain(st, s.cfg.URL, err)
+		return nil, nil, explain(st, s.cfg.URL, err)
 	}
 	expires, role, err := earliestExpiry(repo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !s.now().Before(expires) {
-		return nil, fmt.Errorf("notary GUN %s: %s expired at %s: refused", gun, role, expires.UTC().Format(time.RFC3339))
+		return nil, nil, fmt.Errorf("notary GUN %s: %s expired at %s: refused", gun, role, expires.UTC().Format(time.RFC3339))
 	}
 	list, err := client.NewReadOnly(repo).ListTargets(releasesRole, data.CanonicalTargetsRole)
 	if err != nil {
-		return nil, fmt.Errorf("notary GUN %s: list targets: %w", gun, err)
+		return nil, nil, fmt.Errorf("notary GUN %s: list targets: %w", gun, err)
 	}
 	var targets []trustfetch.Target
+	var skipped []Skipped
 	for _, t := range list {
 		if t.Role != releasesRole && t.Role != data.CanonicalTargetsRole {
-			continue // as docker pull: other delegations do not sign tags
+			// As docker pull: other delegations do not sign tags.
+			skipped = append(skipped, Skipped{Tag: t.Name, Role: t.Role.String(),
+				Reason: "signed only by delegation " + t.Role.String() + "; tags count from targets/releases or targets"})
+			continue
 		}
 		tt, err := toTarget(st, t)
 		if err != nil {
 			s.log.Warn("notary target ignored", zap.String("gun", st.gun), zap.String("target", t.Name), zap.Error(err))
+			skipped = append(skipped, Skipped{Tag: t.Name, Role: t.Role.String(), Reason: err.Error()})
 			continue
 		}
 		targets = append(targets, tt)
 	}
+	sort.Slice(skipped, func(i, j int) bool { return skipped[i].Tag < skipped[j].Tag })
 	v := trustfetch.Versions{
 		Root:      int64(repo.Root.Signed.Version),
 		Timestamp: int64(repo.Timestamp.Signed.Version),
 		Snapshot:  int64(repo.Snapshot.Signed.Version),
 		Targets:   int64(repo.Targets[data.CanonicalTargetsRole].Signed.Version),
 	}
-	return trustfetch.NewIndex(targets, v, expires, role), nil
+	return trustfetch.NewIndex(targets, v, expires, role), skipped, nil
+}
+
+// Skipped is a Notary target the index leaves out, and why.
+type Skipped struct {
+	Tag, Role, Reason string
 }
 
 // explain turns the Notary client's errors into what a person can act on.

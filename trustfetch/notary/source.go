@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,7 @@ type gunState struct {
 	mu       sync.Mutex
 	lastErr  error // the last load's failure, nil after a success
 	failedAt time.Time
+	skipped  []Skipped // of the current index
 }
 
 // Open validates cfg. It contacts no server: GUNs are loaded when first
@@ -113,6 +115,20 @@ func (s *Source) IndexFor(ctx context.Context, gun string) (*trustfetch.Index, e
 		return s.unexpired(st, ix)
 	}
 	return nil, s.unavailable(st, trustfetch.ErrNoTrustData, nil)
+}
+
+// Skipped lists the targets of gun's current index that it leaves out (a
+// tag signed only by another delegation, a target without sha256).
+func (s *Source) Skipped(gun string) []Skipped {
+	s.mu.Lock()
+	st := s.guns[gun]
+	s.mu.Unlock()
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return slices.Clone(st.skipped)
 }
 
 func (s *Source) state(gun string) (*gunState, error) {
@@ -194,7 +210,7 @@ func (s *Source) refreshGUN(ctx context.Context, st *gunState) error {
 	defer func() { <-st.sem }()
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	ix, err := s.load(lctx, st)
+	ix, skipped, err := s.load(lctx, st)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err != nil {
@@ -202,7 +218,7 @@ func (s *Source) refreshGUN(ctx context.Context, st *gunState) error {
 		s.log.Warn("notary refresh failed", zap.String("gun", st.gun), zap.Error(err))
 		return err
 	}
-	st.lastErr = nil
+	st.lastErr, st.skipped = nil, skipped
 	st.current.Store(ix)
 	s.log.Info("notary trust data verified", zap.String("gun", st.gun), zap.Int("targets", ix.Len()),
 		zap.Int64("timestamp_version", ix.Versions().Timestamp), zap.Time("expires", ix.Expires()))
