@@ -45,6 +45,9 @@ func importOptions(ctx context.Context, c *fileConfig, log *zap.Logger) (mirror.
 	}
 	trusts := map[string]mirror.ImportTrust{}
 	for name, t := range c.Trust {
+		if t.Notary != nil {
+			continue // mirrors carry TUF trust data only
+		}
 		it := mirror.ImportTrust{Root: t.Root, StateDir: filepath.Join(c.State, "trust", name),
 			AllowExpiredFor: time.Duration(t.AllowExpiredFor)}
 		if local := localDir(t.Metadata); local != "" {

@@ -27,8 +27,8 @@ type notaryPinC struct {
 }
 
 func (n *notaryC) validate(name string, t trustC, abs func(string) string) error {
-	if t.Metadata != "" || t.Root != "" || t.Targets != "" {
-		return fmt.Errorf("trust.%s: a notary source takes no metadata, targets or root (its roots are pinned per GUN in notary.pins)", name)
+	if t.Metadata != "" || t.Root != "" || t.Targets != "" || t.Refresh != 0 || t.MaxMetadataBytes != 0 || t.MaxTargetBytes != 0 || t.AllowExpiredFor != 0 {
+		return fmt.Errorf("trust.%s: a notary source takes only notary.* keys (its roots are pinned per GUN in notary.pins; refresh is notary.refresh)", name)
 	}
 	if n.URL == "" {
 		return fmt.Errorf("trust.%s.notary.url: required: the Notary server, e.g. https://notary.example:4443", name)
