@@ -155,6 +155,9 @@ func (r *Repo) AddTargetFile(role, name string, content io.Reader, custom map[st
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
+	if err == nil {
+		err = f.Sync() // the name is the content's hash, known only now: renameio cannot name it up front
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 	"go.uber.org/zap"
 )
@@ -48,26 +48,12 @@ func (r *Repository) trustedRoot() []byte {
 }
 
 // writeFileAtomic replaces path so that readers see the old or the new
-// content, never a torn file.
+// content, never a torn file, also after a crash: the rollback-protection
+// state is only as good as its durability, so renameio syncs the data
+// before the rename.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		_ = os.Remove(tmp)
+	if err := renameio.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
 	}
 	return nil
 }
