@@ -6,7 +6,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.uber.org/zap"
 
 	"github.com/trustproxy/trustproxy/trustfetch"
@@ -263,12 +265,14 @@ type Bundle struct {
 }
 
 // bundleConfigTypes are the media types bundle.json is pushed with; a
-// target carrying one of them hashes bundle.json, not a manifest.
+// target carrying one of them hashes bundle.json, not a manifest. The CNAB
+// names are spelled here because policy may not import proxy/cnab, and no
+// library it uses names them.
 var bundleConfigTypes = map[string]bool{
-	"application/vnd.cnab.config.v1+json":            true,
-	"application/vnd.cnab.bundle.config.v1+json":     true,
-	"application/vnd.oci.image.config.v1+json":       true,
-	"application/vnd.docker.container.image.v1+json": true,
+	"application/vnd.cnab.config.v1+json":        true,
+	"application/vnd.cnab.bundle.config.v1+json": true,
+	ocispec.MediaTypeImageConfig:                 true,
+	string(types.DockerConfigJSON):               true,
 }
 
 // CheckBundle decides whether a CNAB bundle may be served as a unit. The

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -14,11 +13,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/trustproxy/trustproxy/cache"
+	"github.com/trustproxy/trustproxy/internal/refname"
 	"github.com/trustproxy/trustproxy/policy"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
 )
-
-var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 
 // fetchedManifest is manifest bytes with what the proxy knows about them.
 type fetchedManifest struct {
@@ -36,7 +34,7 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 	subj := policy.Subject{Upstream: rt.upstream.name, Repository: rt.repo, Client: clientAddr(r)}
 	if dg, err := digest.Parse(rt.ref); err == nil {
 		subj.Digest = dg
-	} else if tagPattern.MatchString(rt.ref) {
+	} else if refname.IsTag(rt.ref) {
 		subj.Tag = rt.ref
 	} else {
 		return &ociError{Status: http.StatusBadRequest, Code: "MANIFEST_INVALID",

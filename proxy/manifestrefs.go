@@ -6,22 +6,15 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
-)
-
-// Manifest media types trustproxy understands well enough to follow their
-// references. Others are served (if approved) but reference nothing.
-const (
-	mtOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
-	mtOCIIndex       = "application/vnd.oci.image.index.v1+json"
-	mtDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-	mtDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // acceptAll is what trustproxy asks upstream for when it fetches by digest:
 // every manifest family, so nothing is ever converted on the way.
-var acceptAll = strings.Join([]string{mtOCIIndex, mtOCIManifest, mtDockerList, mtDockerManifest,
-	"application/vnd.docker.distribution.manifest.v1+prettyjws", "application/vnd.docker.distribution.manifest.v1+json"}, ", ")
+var acceptAll = strings.Join([]string{ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, string(types.DockerManifestList), string(types.DockerManifestSchema2),
+	string(types.DockerManifestSchema1Signed), string(types.DockerManifestSchema1)}, ", ")
 
 const maxManifestBytes = 4 << 20
 
@@ -92,5 +85,5 @@ func manifestMediaType(contentType string, body []byte) string {
 	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt != "" {
 		return mt
 	}
-	return mtOCIManifest
+	return ocispec.MediaTypeImageManifest
 }

@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Every way of naming the upstream reaches the same content.
@@ -94,7 +95,7 @@ func TestContentTypeKept(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.up.PushRandomIndex(t, "open/multi:v1", 2, types.OCIImageIndex)
 	e.up.PushRandomImage(t, "open/d:v1", 100, 1, types.DockerManifestSchema2)
-	for repo, want := range map[string]string{"open/multi": mtOCIIndex, "open/d": mtDockerManifest} {
+	for repo, want := range map[string]string{"open/multi": ocispec.MediaTypeImageIndex, "open/d": string(types.DockerManifestSchema2)} {
 		for _, m := range []string{http.MethodGet, http.MethodHead} {
 			resp := e.get(t, m, "/v2/"+repo+"/manifests/v1", map[string]string{"Accept": acceptAll})
 			resp.Body.Close()
@@ -401,7 +402,7 @@ func TestBadUpstreamManifests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 				if strings.Contains(r.URL.Path, "/manifests/") {
-					w.Header().Set("Content-Type", mtOCIManifest)
+					w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
 					w.Header().Set("Docker-Content-Digest", digest.FromBytes(tc.body).String())
 					w.Write(tc.body)
 					return

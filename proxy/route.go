@@ -2,8 +2,9 @@ package proxy
 
 import (
 	"net/http"
-	"regexp"
 	"strings"
+
+	"github.com/trustproxy/trustproxy/internal/refname"
 )
 
 // kind is what a /v2/ request asks for.
@@ -30,9 +31,6 @@ type route struct {
 
 // repoKey is the repository as policy and approvals see it: <upstream>/<repo>.
 func (rt route) repoKey() string { return rt.upstream.name + "/" + rt.repo }
-
-// repoComponent is the OCI distribution spec's path-component grammar.
-var repoComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$`)
 
 // routeRequest parses r against the configured upstreams. The upstream is
 // named by (in this order) the ?ns= parameter, the first path component, or
@@ -72,14 +70,15 @@ func (s *Server) routeRequest(r *http.Request) (route, *ociError) {
 	} else {
 		return rt, errNameUnknown("trustproxy: " + quote(name) + " names no configured upstream: prefix it with one (e.g. /v2/docker.io/" + name + ") or mark an upstream default")
 	}
-	if rt.upstream.dockerHub && !strings.Contains(rt.repo, "/") {
-		rt.repo = "library/" + rt.repo // Docker Hub's official images
+	host := rt.upstream.base.Host
+	if rt.upstream.dockerHub {
+		host = refname.DockerHub
 	}
-	for _, c := range strings.Split(rt.repo, "/") {
-		if !repoComponent.MatchString(c) {
-			return rt, errNameInvalid("trustproxy: invalid repository name " + quote(rt.repo))
-		}
+	repo, err := refname.Repository(host, rt.repo) // adds Docker Hub's library/
+	if err != nil {
+		return rt, errNameInvalid("trustproxy: " + err.Error())
 	}
+	rt.repo = repo
 	return rt, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/trustproxy/trustproxy/internal/refname"
 )
 
 // Descriptor is what a registry says a tag points to, checked against the
@@ -68,11 +70,10 @@ func ResolveImage(ctx context.Context, ref name.Reference, opts ...remote.Option
 func TrustName(ref name.Reference) string {
 	repo := ref.Context()
 	host, path := repo.RegistryStr(), repo.RepositoryStr()
-	switch host {
-	case name.DefaultRegistry, "docker.io", "registry-1.docker.io":
-		host = "docker.io"
-		if !strings.Contains(path, "/") {
-			path = "library/" + path
+	if refname.IsDockerHub(host) {
+		host = refname.DockerHub
+		if p, err := refname.Repository(host, path); err == nil {
+			path = p // go-containerregistry adds library/ only for index.docker.io
 		}
 	}
 	return host + "/" + path

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
@@ -26,7 +27,7 @@ func BenchmarkIsBundle(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.body)))
 			for b.Loop() {
-				if cnab.IsBundle(cnab.MediaTypeOCIIndex, bc.body) != bc.want {
+				if cnab.IsBundle(ocispec.MediaTypeImageIndex, bc.body) != bc.want {
 					b.Fatal("wrong answer")
 				}
 			}

@@ -3,6 +3,7 @@ package cnab
 import (
 	"encoding/json"
 
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -49,7 +50,7 @@ func parseConfigManifest(descMediaType string, body []byte) (*configManifest, er
 	c := *m.Config
 	if !isBundleConfigType(c.MediaType) {
 		return nil, invalidf("config manifest: bundle.json media type %q is none of %s, %s, %s, %s", c.MediaType,
-			MediaTypeCNABConfig, MediaTypeCNABBundleConfig, MediaTypeOCIImageConfig, MediaTypeDockerContainerConfig)
+			MediaTypeCNABConfig, MediaTypeCNABBundleConfig, ocispec.MediaTypeImageConfig, string(types.DockerConfigJSON))
 	}
 	if err := c.Digest.Validate(); err != nil {
 		return nil, invalidf("config manifest: bundle.json digest %q: %v", c.Digest, err)

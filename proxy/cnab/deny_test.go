@@ -68,14 +68,14 @@ func TestResolveDenies(t *testing.T) {
 			name: "media type differs",
 			form: testenv.BundleDockerConfig,
 			opts: []testenv.BundleOption{testenv.EditIndex(func(ix *ocispec.Index) {
-				component(ix, "db").MediaType = cnab.MediaTypeDockerManifest
+				component(ix, "db").MediaType = string(types.DockerManifestSchema2)
 			})},
 			want: []string{`component "db": descriptor media type "application/vnd.docker.distribution.manifest.v2+json" differs from bundle.json mediaType "application/vnd.oci.image.manifest.v1+json"`},
 		},
 		{
 			name: "extra unannotated entry",
 			opts: []testenv.BundleOption{testenv.EditIndex(func(ix *ocispec.Index) {
-				ix.Manifests = append(ix.Manifests, ocispec.Descriptor{MediaType: cnab.MediaTypeOCIManifest, Digest: digest.Digest(extraDigest.String()), Size: extraSize})
+				ix.Manifests = append(ix.Manifests, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest(extraDigest.String()), Size: extraSize})
 			})},
 			want: []string{"extra unannotated entry", extraDigest.String()},
 		},
@@ -160,7 +160,7 @@ func TestResolveDenies(t *testing.T) {
 		{
 			name: "config manifest served as another type",
 			serve: func(p testenv.PushedBundle) middleware {
-				return rewrite("/manifests/"+p.ConfigManifestDigest.String(), cnab.MediaTypeDockerManifest, nil)
+				return rewrite("/manifests/"+p.ConfigManifestDigest.String(), string(types.DockerManifestSchema2), nil)
 			},
 			want: []string{`served as "application/vnd.docker.distribution.manifest.v2+json", index entry says "application/vnd.oci.image.manifest.v1+json"`},
 		},

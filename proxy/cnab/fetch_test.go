@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
@@ -22,7 +24,7 @@ type httpFetcher struct {
 }
 
 var manifestAccept = strings.Join([]string{
-	cnab.MediaTypeOCIIndex, cnab.MediaTypeDockerManifestList, cnab.MediaTypeOCIManifest, cnab.MediaTypeDockerManifest,
+	ocispec.MediaTypeImageIndex, string(types.DockerManifestList), ocispec.MediaTypeImageManifest, string(types.DockerManifestSchema2),
 }, ", ")
 
 func (h httpFetcher) get(ctx context.Context, path string, limit int64) (string, []byte, error) {

@@ -39,7 +39,7 @@ func decodeIndex(contentType string, body []byte) (string, ocispec.Index, error)
 	case mt == "" && ix.MediaType != "":
 		mt = ix.MediaType
 	case mt == "":
-		mt = MediaTypeOCIIndex
+		mt = ocispec.MediaTypeImageIndex
 	case ix.MediaType != "" && ix.MediaType != mt:
 		return "", ix, fmt.Errorf("index body says mediaType %q but was served as %q", ix.MediaType, mt)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
@@ -37,9 +38,9 @@ func TestIsBundle(t *testing.T) {
 		{name: "image manifest", ref: "plain/image:1"},
 		{name: "cnab-to-oci OCI index", ref: "acme/b:oci", want: true},
 		{name: "cnab-to-oci Docker manifest list", ref: "acme/b:list", want: true},
-		{name: "Content-Type with parameters", ref: "acme/b:oci", contentType: cnab.MediaTypeOCIIndex + "; charset=utf-8", want: true},
-		{name: "bundle index served as an image manifest", ref: "acme/b:oci", contentType: cnab.MediaTypeOCIManifest},
-		{name: "manifest list body served as OCI index", ref: "acme/b:list", contentType: cnab.MediaTypeOCIIndex},
+		{name: "Content-Type with parameters", ref: "acme/b:oci", contentType: ocispec.MediaTypeImageIndex + "; charset=utf-8", want: true},
+		{name: "bundle index served as an image manifest", ref: "acme/b:oci", contentType: ocispec.MediaTypeImageManifest},
+		{name: "manifest list body served as OCI index", ref: "acme/b:list", contentType: ocispec.MediaTypeImageIndex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mt, body := get(tc.ref)

@@ -1,22 +1,20 @@
 package cnab
 
-import "strings"
+import (
+	"strings"
 
-// Media types of the objects cnab-to-oci writes (research: cnab-formats.md §2.1).
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Media types of the objects cnab-to-oci writes (research: cnab-formats.md §2.1)
+// that no library names; the OCI and Docker ones come from image-spec and
+// go-containerregistry.
 const (
-	MediaTypeOCIIndex           = "application/vnd.oci.image.index.v1+json"
-	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaTypeOCIManifest        = "application/vnd.oci.image.manifest.v1+json"
-	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-
 	// MediaTypeCNABConfig is what cnab-to-oci calls the bundle.json blob.
 	MediaTypeCNABConfig = "application/vnd.cnab.config.v1+json"
 	// MediaTypeCNABBundleConfig is the name spec 201 uses for the same blob.
 	MediaTypeCNABBundleConfig = "application/vnd.cnab.bundle.config.v1+json"
-	// MediaTypeOCIImageConfig and MediaTypeDockerContainerConfig are
-	// cnab-to-oci's fallbacks for registries that refuse unknown config types.
-	MediaTypeOCIImageConfig        = "application/vnd.oci.image.config.v1+json"
-	MediaTypeDockerContainerConfig = "application/vnd.docker.container.image.v1+json"
 )
 
 // Annotation keys and values cnab-to-oci puts on index entries.
@@ -43,26 +41,28 @@ func baseMediaType(contentType string) string {
 }
 
 func isIndexType(mt string) bool {
-	return mt == MediaTypeOCIIndex || mt == MediaTypeDockerManifestList
+	return mt == ocispec.MediaTypeImageIndex || mt == string(types.DockerManifestList)
 }
 
 // isImageManifestType reports the types an invocation or component entry may
 // have: cnab-to-oci copies images as manifests or (multi-arch) indexes.
 func isImageManifestType(mt string) bool {
 	switch mt {
-	case MediaTypeOCIManifest, MediaTypeDockerManifest, MediaTypeOCIIndex, MediaTypeDockerManifestList:
+	case ocispec.MediaTypeImageManifest, string(types.DockerManifestSchema2), ocispec.MediaTypeImageIndex, string(types.DockerManifestList):
 		return true
 	}
 	return false
 }
 
 func isConfigManifestType(mt string) bool {
-	return mt == MediaTypeOCIManifest || mt == MediaTypeDockerManifest
+	return mt == ocispec.MediaTypeImageManifest || mt == string(types.DockerManifestSchema2)
 }
 
 func isBundleConfigType(mt string) bool {
 	switch mt {
-	case MediaTypeCNABConfig, MediaTypeCNABBundleConfig, MediaTypeOCIImageConfig, MediaTypeDockerContainerConfig:
+	// The image config types are cnab-to-oci's fallbacks for registries that
+	// refuse unknown config types.
+	case MediaTypeCNABConfig, MediaTypeCNABBundleConfig, ocispec.MediaTypeImageConfig, string(types.DockerConfigJSON):
 		return true
 	}
 	return false

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -20,10 +21,10 @@ func TestResolveForms(t *testing.T) {
 		configManifest string
 		bundleType     string
 	}{
-		{testenv.BundleOCI, cnab.MediaTypeOCIIndex, cnab.MediaTypeOCIManifest, cnab.MediaTypeCNABConfig},
-		{testenv.BundleOCIImageConfig, cnab.MediaTypeOCIIndex, cnab.MediaTypeOCIManifest, cnab.MediaTypeOCIImageConfig},
-		{testenv.BundleDockerConfig, cnab.MediaTypeOCIIndex, cnab.MediaTypeDockerManifest, cnab.MediaTypeDockerContainerConfig},
-		{testenv.BundleDockerManifestList, cnab.MediaTypeDockerManifestList, cnab.MediaTypeOCIManifest, cnab.MediaTypeCNABConfig},
+		{testenv.BundleOCI, ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, cnab.MediaTypeCNABConfig},
+		{testenv.BundleOCIImageConfig, ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageConfig},
+		{testenv.BundleDockerConfig, ocispec.MediaTypeImageIndex, string(types.DockerManifestSchema2), string(types.DockerConfigJSON)},
+		{testenv.BundleDockerManifestList, string(types.DockerManifestList), ocispec.MediaTypeImageManifest, cnab.MediaTypeCNABConfig},
 	} {
 		t.Run(tc.form.String(), func(t *testing.T) {
 			p := r.PushBundle(t, "acme/sample:"+tc.form.String(), testenv.SampleBundle(), tc.form)

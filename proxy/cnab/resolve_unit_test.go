@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/cnabio/cnab-go/bundle"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
@@ -31,8 +33,8 @@ func TestResolveIndexChecks(t *testing.T) {
 		{"digest mismatch", p.IndexDigest, p.IndexMediaType, tampered, "index: content digest"},
 		{"bad digest", "sha256:zz", p.IndexMediaType, p.Index, `index: digest "sha256:zz"`},
 		{"unavailable algorithm", "md5:d41d8cd98f00b204e9800998ecf8427e", p.IndexMediaType, p.Index, "index: digest"},
-		{"served as a manifest list", p.IndexDigest, cnab.MediaTypeDockerManifestList, p.Index, ""},
-		{"not an index type", p.IndexDigest, cnab.MediaTypeOCIManifest, p.Index, "neither an OCI index nor a Docker manifest list"},
+		{"served as a manifest list", p.IndexDigest, string(types.DockerManifestList), p.Index, ""},
+		{"not an index type", p.IndexDigest, ocispec.MediaTypeImageManifest, p.Index, "neither an OCI index nor a Docker manifest list"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := cnab.Resolve(context.Background(), f, tc.dgst, tc.mt, tc.index)
@@ -54,7 +56,7 @@ func TestResolveIndexChecks(t *testing.T) {
 	}
 
 	list := r.PushBundle(t, "acme/ix:list", testenv.SampleBundle(), testenv.BundleDockerManifestList)
-	_, err := cnab.Resolve(context.Background(), f, list.IndexDigest, cnab.MediaTypeOCIIndex, list.Index)
+	_, err := cnab.Resolve(context.Background(), f, list.IndexDigest, ocispec.MediaTypeImageIndex, list.Index)
 	if !errors.Is(err, cnab.ErrInvalid) || !strings.Contains(err.Error(), "index body says mediaType") {
 		t.Errorf("manifest list served as OCI index: %v", err)
 	}

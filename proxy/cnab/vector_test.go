@@ -9,7 +9,9 @@ import (
 	"github.com/cnabio/cnab-to-oci/converter"
 	"github.com/cnabio/cnab-to-oci/relocation"
 	dockerref "github.com/docker/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
@@ -35,7 +37,7 @@ func TestResolveSignyVector(t *testing.T) {
 		t.Fatalf("Resolve: %v", err)
 	}
 	for _, b := range []*cnab.Bundle{viaRemote, viaHTTP} {
-		if b.Index.Digest != vectorIndex || b.Index.Size != 929 || b.Index.MediaType != cnab.MediaTypeOCIIndex {
+		if b.Index.Digest != vectorIndex || b.Index.Size != 929 || b.Index.MediaType != ocispec.MediaTypeImageIndex {
 			t.Errorf("index %+v, want %s (929 bytes)", b.Index, vectorIndex)
 		}
 		if b.ConfigManifest.Digest != vectorConfig || b.ConfigManifest.Size != 188 {
@@ -52,7 +54,7 @@ func TestResolveSignyVector(t *testing.T) {
 		}
 		inv := b.Images[0]
 		if inv.Role != cnab.RoleInvocation || inv.Reference != "cnab/helloworld:0.1.1" || inv.Descriptor.Digest != vectorInvocation ||
-			inv.Descriptor.Size != 942 || inv.Descriptor.MediaType != cnab.MediaTypeDockerManifest || !inv.Pinned {
+			inv.Descriptor.Size != 942 || inv.Descriptor.MediaType != string(types.DockerManifestSchema2) || !inv.Pinned {
 			t.Errorf("invocation image %+v", inv)
 		}
 
