@@ -134,14 +134,7 @@ func NewZoo(t testing.TB, o ZooOptions) *Zoo {
 	case o.Token != nil:
 		cfg.Auth = configuration.Auth{"token": configuration.Parameters(o.Token.AuthConfig())}
 	case o.HtpasswdUser != "":
-		hash, err := bcrypt.GenerateFromPassword([]byte(o.HtpasswdPassword), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "htpasswd")
-		if err := os.WriteFile(path, []byte(o.HtpasswdUser+":"+string(hash)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path := writeHtpasswd(t, o.HtpasswdUser, o.HtpasswdPassword)
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "zoo", "path": path}}
 	}
 	r, err := startRegistryConfig(cfg, "127.0.0.1:0")
@@ -152,4 +145,18 @@ func NewZoo(t testing.TB, o ZooOptions) *Zoo {
 	z.Registry = r
 	z.Seed = NewRegistryWithStorage(t, storage())
 	return z
+}
+
+// writeHtpasswd writes a one-user htpasswd file (bcrypt) for distribution.
+func writeHtpasswd(t testing.TB, user, password string) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(path, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
