@@ -27,24 +27,6 @@ type S3Registry struct {
 	s3log *syncBuffer
 }
 
-// toolPath finds a pinned tool on PATH or in GOPATH/bin (.ci/run installs
-// both there); missing, the test skips locally and fails in CI.
-func toolPath(t testing.TB, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{os.Getenv("GOPATH"), filepath.Join(os.Getenv("HOME"), "go")} {
-		if p := filepath.Join(dir, "bin", name); dir != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	SkipOrFail(t, name+" not installed (go install: see .ci/run)")
-	return ""
-}
-
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,27 +77,37 @@ func waitHTTP(t testing.TB, url string, out *syncBuffer) {
 // htpasswd (user, password) so that there is a credential to leak.
 func NewS3Registry(t testing.TB, user, password string) *S3Registry {
 	t.Helper()
-	vgw, reg := toolPath(t, "versitygw"), toolPath(t, "registry")
+	vgw, err := VersityGWBinary()
+	if err != nil {
+		SkipOrFail(t, err.Error())
+	}
+	reg, err := toolBinary("registry", "github.com/distribution/distribution/v3/cmd/registry@v3.1.2")
+	if err != nil {
+		SkipOrFail(t, err.Error())
+	}
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "s3", "registry"), 0o755); err != nil { // the bucket
 		t.Fatal(err)
 	}
-	s3Addr, regAddr := freeAddr(t), freeAddr(t)
-	r := &S3Registry{URL: "http://" + regAddr, Host: regAddr, S3URL: "http://" + s3Addr, s3log: &syncBuffer{}}
-	startProcess(t, r.s3log, []string{"OTEL_TRACES_EXPORTER=none"}, vgw, "--port", s3Addr, "--access", "AKIATRUSTPROXY",
-		"--secret", "trustproxy-test-secret", "--log-level", "debug", "posix", filepath.Join(dir, "s3"))
-	waitHTTP(t, r.S3URL, r.s3log)
+	r := &S3Registry{s3log: &syncBuffer{}}
+	g, err := startVersityGW(vgw, filepath.Join(dir, "s3"), r.s3log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	regAddr := freeAddr(t)
+	r.URL, r.Host, r.S3URL = "http://"+regAddr, regAddr, g.Endpoint
 	cfg := fmt.Sprintf(`version: 0.1
 log: {level: error, accesslog: {disabled: true}}
 storage:
-  s3: {accesskey: AKIATRUSTPROXY, secretkey: trustproxy-test-secret, region: us-east-1,
+  s3: {accesskey: %q, secretkey: %q, region: us-east-1,
        regionendpoint: %q, forcepathstyle: true, bucket: registry, secure: false}
   redirect: {disable: false}
   delete: {enabled: true}
   maintenance: {uploadpurging: {enabled: false}}
 http: {addr: %q, secret: trustproxy-test}
 auth: {htpasswd: {realm: zoo, path: %q}}
-`, r.S3URL, regAddr, writeHtpasswd(t, user, password))
+`, g.AccessKey, g.SecretKey, r.S3URL, regAddr, writeHtpasswd(t, user, password))
 	path := filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -28,7 +29,12 @@ type VersityGW struct {
 // VersityGWBinary finds versitygw on PATH or in $GOPATH/bin (where `go
 // install github.com/versity/versitygw/cmd/versitygw@v1.8.0` puts it).
 func VersityGWBinary() (string, error) {
-	if p, err := exec.LookPath("versitygw"); err == nil {
+	return toolBinary("versitygw", "github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+}
+
+// toolBinary finds a go-installed tool on PATH or in $GOPATH/bin.
+func toolBinary(name, pkg string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
 	gopath := os.Getenv("GOPATH")
@@ -36,9 +42,9 @@ func VersityGWBinary() (string, error) {
 		home, _ := os.UserHomeDir()
 		gopath = filepath.Join(home, "go")
 	}
-	p := filepath.Join(gopath, "bin", "versitygw")
+	p := filepath.Join(gopath, "bin", name)
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("versitygw not found on PATH or in %s (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)", filepath.Dir(p))
+		return "", fmt.Errorf("%s not found on PATH or in %s (go install %s)", name, filepath.Dir(p), pkg)
 	}
 	return p, nil
 }
@@ -62,6 +68,12 @@ func NewVersityGW(t testing.TB) *VersityGW {
 // StartVersityGW starts bin serving dir on a free loopback port and waits
 // until it accepts connections.
 func StartVersityGW(bin, dir string) (*VersityGW, error) {
+	return startVersityGW(bin, dir, nil)
+}
+
+// startVersityGW is StartVersityGW; with debugLog set, versitygw writes its
+// request log (every request with its headers, secrets masked) there.
+func startVersityGW(bin, dir string, debugLog io.Writer) (*VersityGW, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -69,7 +81,13 @@ func StartVersityGW(bin, dir string) (*VersityGW, error) {
 	addr := l.Addr().String()
 	l.Close()
 	g := &VersityGW{Endpoint: "http://" + addr, AccessKey: "testaccess", SecretKey: "testsecret123"}
-	g.cmd = exec.Command(bin, "--access", g.AccessKey, "--secret", g.SecretKey, "--port", addr, "posix", dir)
+	args := []string{"--access", g.AccessKey, "--secret", g.SecretKey, "--port", addr}
+	if debugLog != nil {
+		args = append(args, "--log-level", "debug")
+	}
+	g.cmd = exec.Command(bin, append(args, "posix", dir)...)
+	g.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	g.cmd.Stdout, g.cmd.Stderr = debugLog, debugLog
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := g.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start versitygw: %w", err)
