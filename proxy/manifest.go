@@ -213,6 +213,11 @@ func (s *Server) manifestByTag(ctx context.Context, rt route, accept []string) (
 	resp, err := s.upstreamDo(ctx, rt, http.MethodHead, "manifests/"+rt.ref, accept)
 	if err == nil {
 		drain(resp.Body)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			// A GET would count against the same limit (Docker Hub counts
+			// GETs only): pass the 429 on at once.
+			return nil, upstreamStatusError(rt.upstream.name, resp.StatusCode, resp.Header.Get("Retry-After"), "manifest "+rt.repoKey()+":"+rt.ref)
+		}
 		if resp.StatusCode == http.StatusOK {
 			if dg, perr := digest.Parse(resp.Header.Get("Docker-Content-Digest")); perr == nil {
 				if mt, body, cerr := s.cache.GetManifest(ctx, dg); cerr == nil {
