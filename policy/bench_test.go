@@ -2,9 +2,6 @@ package policy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
@@ -15,26 +12,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/trustproxy/trustproxy/internal/benchgen"
 	"github.com/trustproxy/trustproxy/publish"
 	"github.com/trustproxy/trustproxy/trustfetch"
 )
 
 const benchTargets = 100_000
-
-// benchManifest is the exact manifest bytes target i vouches for.
-func benchManifest(i int) []byte {
-	cfg := sha256.Sum256([]byte(fmt.Sprintf("config-%d", i)))
-	layer := sha256.Sum256([]byte(fmt.Sprintf("layer-%d", i)))
-	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
-		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},`+
-		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}`,
-		hex.EncodeToString(cfg[:]), 400+i%1000, hex.EncodeToString(layer[:]), 1<<20+i))
-}
-
-// benchRepoTag: 100 tags per repository, 1,000 repositories for 100,000 targets.
-func benchRepoTag(i int) (string, string) {
-	return fmt.Sprintf("fill/r%04d", i/100), fmt.Sprintf("t%03d", i%100)
-}
 
 // newBenchTrust publishes n targets with the publish package into dir and
 // opens the repository with trustfetch from the directory, as an
@@ -50,15 +33,7 @@ func newBenchTrust(b *testing.B, dir string, n int) *trustfetch.Repository {
 	if err != nil {
 		b.Fatal(err)
 	}
-	custom := map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json"}
-	ts := make([]publish.NewTarget, n)
-	for i := range n {
-		body := benchManifest(i)
-		sum := sha256.Sum256(body)
-		repo, tag := benchRepoTag(i)
-		ts[i] = publish.NewTarget{Name: "up/" + repo + ":" + tag, Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:]), Custom: custom}
-	}
-	if _, err := r.AddTargets("targets", ts); err != nil {
+	if _, err := r.AddTargets("targets", benchgen.Targets("up", n)); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := r.Publish(ctx); err != nil {
@@ -101,8 +76,8 @@ func BenchmarkDecision(b *testing.B) {
 	reqs := make([]req, 4096)
 	for i := range reqs {
 		n := rng.IntN(benchTargets)
-		repo, tag := benchRepoTag(n)
-		body := benchManifest(n)
+		repo, tag := benchgen.RepoTag(n)
+		body := benchgen.Manifest(n)
 		reqs[i] = req{Subject{Upstream: "up", Repository: repo, Tag: tag, Client: "127.0.0.1"}, body, digest.FromBytes(body)}
 	}
 	b.Run("verified-tag", func(b *testing.B) {

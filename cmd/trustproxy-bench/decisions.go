@@ -1,3 +1,5 @@
+//go:build bench
+
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/trustproxy/trustproxy/internal/benchgen"
 	"github.com/trustproxy/trustproxy/policy"
 	"github.com/trustproxy/trustproxy/trustfetch"
 )
@@ -113,8 +116,8 @@ func measureDecisions(ctx context.Context, tr *trustRepo, workDir string, decide
 	reqs := make([]req, sample)
 	for i := range reqs {
 		n := rng.IntN(tr.filler)
-		repoName, tag := fillerRepoTag(n)
-		body := fillerManifest(n)
+		repoName, tag := benchgen.RepoTag(n)
+		body := benchgen.Manifest(n)
 		reqs[i] = req{policy.Subject{Upstream: upstreamName, Repository: repoName, Tag: tag, Client: "127.0.0.1"}, body, digest.FromBytes(body)}
 	}
 	decide := func(r *req) error {
@@ -157,7 +160,7 @@ func measureDecisions(ctx context.Context, tr *trustRepo, workDir string, decide
 
 	names := make([]string, sample)
 	for i := range names {
-		names[i] = fillerName(rng.IntN(tr.filler))
+		names[i] = benchgen.Name(upstreamName, rng.IntN(tr.filler))
 	}
 	n = 0
 	start = time.Now()

@@ -1,8 +1,10 @@
+//go:build bench
+
 // Command trustproxy-bench runs trustproxy side by side with the upstream
 // registry it fronts and with distribution's own pull-through proxy, on
 // loopback, and reports medians and ratios (see bench/README.md).
 //
-//	go run ./cmd/trustproxy-bench [-quick] [-out results.json]
+//	go run -tags bench ./cmd/trustproxy-bench [-quick] [-out results.json]
 //
 // It builds trustproxy, obtains distribution's registry binary (v3.1.2),
 // starts every server as a child process in a temporary directory, seeds

@@ -1,14 +1,17 @@
+//go:build bench
+
 package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/trustproxy/trustproxy/internal/benchgen"
 	"github.com/trustproxy/trustproxy/publish"
 )
 
@@ -18,35 +21,14 @@ import (
 type trustRepo struct {
 	dir, keysDir string
 	repo         *publish.Repo
-	// filler is the number of synthetic targets (fillerName(0..filler-1)).
+	// filler is the number of synthetic targets (benchgen.Name(upstreamName, 0..filler-1)).
 	filler int
 	// buildSeconds is how long staging and signing the filler took.
 	buildSeconds float64
 }
 
-// fillerName is the i-th synthetic target: 100 tags per repository, so a
-// 100,000-target index spans 1,000 repositories of the bench upstream.
-func fillerName(i int) string {
-	return fmt.Sprintf("%s/fill/r%04d:t%03d", upstreamName, i/100, i%100)
-}
-
-// fillerRepoTag is fillerName without the upstream prefix: what a client asks for.
-func fillerRepoTag(i int) (repo, tag string) {
-	return fmt.Sprintf("fill/r%04d", i/100), fmt.Sprintf("t%03d", i%100)
-}
-
-// fillerManifest is the exact manifest the i-th filler target vouches for:
-// a small OCI image manifest with made-up (but well-formed) descriptors.
-func fillerManifest(i int) []byte {
-	cfg := sha256.Sum256([]byte(fmt.Sprintf("config-%d", i)))
-	layer := sha256.Sum256([]byte(fmt.Sprintf("layer-%d", i)))
-	return []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
-		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},`+
-		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}`,
-		hex.EncodeToString(cfg[:]), 400+i%1000, hex.EncodeToString(layer[:]), 1<<20+i))
-}
-
-const ociManifestType = "application/vnd.oci.image.manifest.v1+json"
+// ociManifestType is the media type of every image the bench signs.
+const ociManifestType = ocispec.MediaTypeImageManifest
 
 // newTrustRepo initialises a repository in dir/repo with keys in dir/keys.
 func newTrustRepo(ctx context.Context, dir string) (*trustRepo, error) {
@@ -86,14 +68,7 @@ func (t *trustRepo) signImage(ctx context.Context, upstreamHost, repoTag string)
 // addFiller stages n synthetic targets in one edit and publishes.
 func (t *trustRepo) addFiller(ctx context.Context, n int) error {
 	start := time.Now()
-	custom := map[string]any{"mediaType": ociManifestType}
-	ts := make([]publish.NewTarget, n)
-	for i := range n {
-		body := fillerManifest(i)
-		sum := sha256.Sum256(body)
-		ts[i] = publish.NewTarget{Name: fillerName(i), Length: int64(len(body)), SHA256: hex.EncodeToString(sum[:]), Custom: custom}
-	}
-	if _, err := t.repo.AddTargets("targets", ts); err != nil {
+	if _, err := t.repo.AddTargets("targets", benchgen.Targets(upstreamName, n)); err != nil {
 		return fmt.Errorf("stage filler targets: %w", err)
 	}
 	if _, err := t.repo.Publish(ctx); err != nil {
