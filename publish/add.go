@@ -1,7 +1,6 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -141,24 +140,20 @@ func (p *AddPlan) planBundle(ctx context.Context, ref name.Reference, signIndex 
 	return nil
 }
 
-// Apply stages the plan: the image target, then its extra targets.
-func (p *AddPlan) Apply(repo *Repo) ([]Target, error) {
-	t, err := repo.AddTargetFile(p.Role, p.Target, bytes.NewReader(p.manifest), p.custom)
-	if err != nil {
-		return nil, err
-	}
-	if t.SHA256 != p.Desc.SHA256() || t.Length != p.Desc.Size {
-		return nil, fmt.Errorf("add %s: stored %s/%d bytes, resolved %s/%d", p.Target, t.SHA256, t.Length, p.Desc.Digest, p.Desc.Size)
-	}
-	out := []Target{t}
+// Apply stages the plan in one edit: the image target and its extra
+// targets (in-toto layout, keys, links) together, all or nothing. ctx
+// cancelled before the staged roles are saved leaves the repository as it
+// was (see AddTargetFiles).
+func (p *AddPlan) Apply(ctx context.Context, repo *Repo) ([]Target, error) {
+	files := make([]NewTargetFile, 0, 1+len(p.extra))
+	files = append(files, NewTargetFile{Role: p.Role, Name: p.Target, Data: p.manifest, Custom: p.custom})
 	for _, e := range p.extra {
-		et, err := repo.AddTargetFile("", e.name, bytes.NewReader(e.data), e.custom)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, et)
+		files = append(files, NewTargetFile{Name: e.name, Data: e.data, Custom: e.custom})
 	}
-	return out, nil
+	if d := digest.FromBytes(p.manifest); d.String() != p.Desc.Digest || int64(len(p.manifest)) != p.Desc.Size {
+		return nil, fmt.Errorf("add %s: manifest is %s/%d bytes, resolved %s/%d", p.Target, d, len(p.manifest), p.Desc.Digest, p.Desc.Size)
+	}
+	return repo.AddTargetFiles(ctx, files)
 }
 
 // tagOf is the tag of a target name "<trust name>:<tag>"; a registry port

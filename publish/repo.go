@@ -234,7 +234,12 @@ func (r *Repo) load() error {
 // that separate processes editing one repository (say, two CI jobs adding
 // images) neither lose each other's changes nor publish half of them.
 func (r *Repo) edit(fn func() error) error {
-	unlock, err := lockFile(filepath.Join(r.dir, stagingDirName, "lock"))
+	return r.editCtx(context.Background(), fn)
+}
+
+// editCtx is edit whose wait for the lock ends when ctx does.
+func (r *Repo) editCtx(ctx context.Context, fn func() error) error {
+	unlock, err := lockFile(ctx, filepath.Join(r.dir, stagingDirName, "lock"))
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ docker config (~/.docker/config.json).`,
 			if err != nil {
 				return err
 			}
-			added, err := plan.Apply(repo)
+			added, err := plan.Apply(cmd.Context(), repo)
 			if err != nil {
 				return err
 			}

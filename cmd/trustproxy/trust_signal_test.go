@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/trustproxy/trustproxy/internal/testenv"
+)
+
+// `trust add` with thousands of in-toto links stops on SIGTERM and leaves
+// the repository as it was. The repository lock is held by "another
+// publisher" so the signal arrives while the add is under way; the signal is
+// real, delivered to this process through the context main uses.
+func TestTrustAddStopsOnSIGTERM(t *testing.T) {
+	reg := testenv.NewRegistry(t)
+	reg.PushRandomImage(t, "acme/app:1", 512, 1, types.OCIManifestSchema1)
+	dir := t.TempDir()
+	repo, keys, links := filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), filepath.Join(dir, "links")
+	if _, _, err := runTrustArgs(t, nil, "init", "--repo", repo, "--keys", keys); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(links, 0o755)
+	for i := range 3000 {
+		os.WriteFile(filepath.Join(links, fmt.Sprintf("step%d.0123abcd.link", i)), []byte(`{"signed":{}}`), 0o644)
+	}
+	layout := filepath.Join(dir, "root.layout")
+	os.WriteFile(layout, []byte(`{"signed":{}}`), 0o644)
+
+	lock, err := os.OpenFile(filepath.Join(repo, "staging", "lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	before := treeOf(t, repo)
+
+	ctx, stop := signalContext()
+	defer stop()
+	done := make(chan error, 1)
+	var stdout, stderr bytes.Buffer
+	go func() {
+		done <- runTrust(ctx, []string{"add", reg.Host + "/acme/app:1", "--repo", repo, "--insecure",
+			"--in-toto-layout", layout, "--in-toto-links", links}, &stdout, &stderr)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("trust add still running 30s after SIGTERM")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("trust add after SIGTERM: %v (%s%s)", err, stdout.String(), stderr.String())
+	}
+	after := treeOf(t, repo)
+	for name, v := range before {
+		if after[name] != v {
+			t.Errorf("%s changed", name)
+		}
+	}
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			t.Errorf("%s was added", name)
+		}
+	}
+}
+
+// treeOf maps every file under dir to its contents.
+func treeOf(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[strings.TrimPrefix(p, dir)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
