@@ -110,14 +110,20 @@ func TestAddTargetFilesStopsWhileWaitingForTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := snapshotDir(t, repoDir)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	_, err = r.AddTargetFiles(ctx, linkFiles(20, "d"))
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "another publisher holds it") {
-		t.Fatalf("add while locked: %v", err)
-	}
-	if d := diffSnapshots(before, snapshotDir(t, repoDir)); len(d) > 0 {
-		t.Fatalf("a stopped add changed the repository: %v", d)
+	for name, op := range map[string]func(context.Context) error{
+		"add":       func(ctx context.Context) error { _, err := r.AddTargetFiles(ctx, linkFiles(20, "d")); return err },
+		"publish":   func(ctx context.Context) error { _, err := r.Publish(ctx); return err },
+		"timestamp": func(ctx context.Context) error { _, err := r.Timestamp(ctx); return err },
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := op(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "another publisher holds it") {
+			t.Fatalf("%s while locked: %v", name, err)
+		}
+		if d := diffSnapshots(before, snapshotDir(t, repoDir)); len(d) > 0 {
+			t.Fatalf("a stopped %s changed the repository: %v", name, d)
+		}
 	}
 }
 

@@ -43,7 +43,7 @@ type published struct {
 // and timestamp. Everything is signed before anything is written.
 func (r *Repo) Publish(ctx context.Context) (*Result, error) {
 	var res *Result
-	err := r.edit(func() error {
+	err := r.editCtx(ctx, func() error {
 		p, err := r.prepare(ctx)
 		if err != nil {
 			return err
@@ -188,7 +188,7 @@ func (p *pending) commit() error {
 // repository as frozen. Run it more often than the timestamp expiry.
 func (r *Repo) Timestamp(ctx context.Context) (*Result, error) {
 	var res *Result
-	err := r.edit(func() (err error) {
+	err := r.editCtx(ctx, func() (err error) {
 		res, err = r.timestamp(ctx)
 		return err
 	})

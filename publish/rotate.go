@@ -25,7 +25,7 @@ type RotateOptions struct {
 // move to <keys>/<role>/retired. Rotating also renews root's expiry.
 func (r *Repo) RotateKeys(ctx context.Context, role string, opts RotateOptions) (*Result, error) {
 	var res *Result
-	err := r.edit(func() (err error) {
+	err := r.editCtx(ctx, func() (err error) {
 		res, err = r.rotateKeys(ctx, role, opts)
 		return err
 	})
