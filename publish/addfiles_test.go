@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/trustproxy/trustproxy/publish"
 )
 
@@ -101,14 +101,11 @@ func TestAddTargetFiles(t *testing.T) {
 // (SIGINT/SIGTERM in the CLI), having changed nothing.
 func TestAddTargetFilesStopsWhileWaitingForTheLock(t *testing.T) {
 	r, repoDir, _ := newRepo(t, publish.InitOptions{})
-	lock, err := os.OpenFile(filepath.Join(repoDir, "staging", "lock"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
+	lock := flock.New(filepath.Join(repoDir, "staging", "lock"))
+	if err := lock.Lock(); err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	defer lock.Unlock()
 	before := snapshotDir(t, repoDir)
 	for name, op := range map[string]func(context.Context) error{
 		"add":       func(ctx context.Context) error { _, err := r.AddTargetFiles(ctx, linkFiles(20, "d")); return err },

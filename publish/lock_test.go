@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"context"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -10,14 +11,14 @@ import (
 // when taken through another open file (as another process would).
 func TestLockFileExcludes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lock")
-	unlock, err := lockFile(path)
+	unlock, err := lockFile(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var released atomic.Bool
 	got := make(chan bool)
 	go func() {
-		u2, err := lockFile(path)
+		u2, err := lockFile(context.Background(), path)
 		if err != nil {
 			t.Error(err)
 			got <- false

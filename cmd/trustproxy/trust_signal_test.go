@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
@@ -37,14 +40,11 @@ func TestTrustAddStopsOnSIGTERM(t *testing.T) {
 	layout := filepath.Join(dir, "root.layout")
 	os.WriteFile(layout, []byte(`{"signed":{}}`), 0o644)
 
-	lock, err := os.OpenFile(filepath.Join(repo, "staging", "lock"), os.O_RDWR, 0)
-	if err != nil {
+	lock := flock.New(filepath.Join(repo, "staging", "lock"))
+	if err := lock.Lock(); err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	defer lock.Unlock()
 	before := treeOf(t, repo)
 
 	ctx, stop := signalContext()
@@ -59,6 +59,7 @@ func TestTrustAddStopsOnSIGTERM(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(30 * time.Second):
