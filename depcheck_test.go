@@ -21,6 +21,7 @@ func TestImportDirection(t *testing.T) {
 		// mirror exports through the proxy's HTTP face, never its code;
 		// proxy/cnab (standalone) resolves bundles on import.
 		"mirror": {"proxy", "cmd"},
+		"access": {"proxy", "policy", "trustfetch", "cache", "cmd"},
 	}
 	allowed := map[string]bool{"proxy/cnab": true}
 	for pkg, bad := range forbidden {
@@ -38,7 +39,7 @@ func TestImportDirection(t *testing.T) {
 			}
 			for _, b := range bad {
 				if rel == b || strings.HasPrefix(rel, b+"/") {
-					t.Errorf("package %s imports %s: imports must point downward (cmd → proxy → policy → trustfetch; cache standalone)", pkg, dep)
+					t.Errorf("package %s imports %s: imports must point downward (cmd → proxy → policy → trustfetch; cache and access standalone)", pkg, dep)
 				}
 			}
 		}
