@@ -105,11 +105,11 @@ func (a *Authority) verify(raw string) (*claims, error) {
 
 // issuer signs tokens for the /token endpoint.
 type issuer struct {
-	cfg    TokenConfig
-	signer jose.Signer
-	kid    string
-	pub    crypto.PublicKey
-	now    func() time.Time
+	cfg     TokenConfig
+	signer  jose.Signer
+	kid     string
+	pub     crypto.PublicKey
+	now     func() time.Time
 	service string
 }
 
