@@ -11,7 +11,8 @@ import (
 
 // requestInfo collects what the access log line says about a request.
 type requestInfo struct {
-	kind     string
+	kind      string
+	principal string // who, as access authenticated them
 	upstream string
 	repo     string
 	ref      string
@@ -82,6 +83,7 @@ func (s *Server) accessLog(r *http.Request, rec *recorder, info *requestInfo, d 
 		zap.String("kind", info.kind), zap.String("upstream", info.upstream), zap.String("repository", info.repo),
 		zap.String("ref", info.ref), zap.String("decision", info.decision), zap.String("cache", info.cache),
 		zap.Int64("bytes", rec.bytes), zap.Duration("duration", d), zap.String("client", clientAddr(r)),
+		zap.String("principal", info.principal),
 	}
 	if info.servedBy != "" {
 		fields = append(fields, zap.String("upstream_host", info.servedBy))

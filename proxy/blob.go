@@ -59,10 +59,11 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 	total := blob.Size()
 	h := w.Header()
 	setBlobHeaders(h, dg)
-	start, length, partial, rerr := parseRange(r.Header.Get("Range"), total)
+	start, length, partial, rerr := parseRange(rangeHeader(r, dg), total)
 	if rerr != nil {
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(total, 10))
-		return &ociError{Status: http.StatusRequestedRangeNotSatisfiable, Code: "BLOB_UNKNOWN", Message: "trustproxy: " + rerr.Error()}
+		return &ociError{Status: http.StatusRequestedRangeNotSatisfiable, Code: "RANGE_INVALID",
+			Message: fmt.Sprintf("trustproxy: Range %q selects no byte of the %d-byte blob %s", r.Header.Get("Range"), total, dg)}
 	}
 	status := http.StatusOK
 	if partial {
@@ -153,65 +154,4 @@ func (s *Server) fetchBlob(ctx context.Context, rt route, dg digest.Digest, size
 		return nil, 0, errBadGateway(fmt.Sprintf("trustproxy: blob %s@%s: %v", rt.repoKey(), dg, err))
 	}
 	return body, resp.ContentLength, nil
-}
-
-// parseRange understands the single byte ranges registry clients send
-// ("bytes=a-b", "bytes=a-", "bytes=-n"); anything else gets the whole blob,
-// which RFC 9110 allows.
-func parseRange(h string, total int64) (start, length int64, partial bool, err error) {
-	if h == "" || total < 0 {
-		return 0, total, false, nil
-	}
-	const prefix = "bytes="
-	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
-		return 0, total, false, nil
-	}
-	spec := h[len(prefix):]
-	for _, c := range spec {
-		if c == ',' {
-			return 0, total, false, nil
-		}
-	}
-	dash := -1
-	for i, c := range spec {
-		if c == '-' {
-			dash = i
-			break
-		}
-	}
-	if dash < 0 {
-		return 0, total, false, nil
-	}
-	a, b := spec[:dash], spec[dash+1:]
-	switch {
-	case a == "" && b != "":
-		n, perr := strconv.ParseInt(b, 10, 64)
-		if perr != nil || n <= 0 {
-			return 0, 0, false, fmt.Errorf("invalid range %q", h)
-		}
-		if n > total {
-			n = total
-		}
-		return total - n, n, true, nil
-	case a != "":
-		first, perr := strconv.ParseInt(a, 10, 64)
-		if perr != nil || first < 0 {
-			return 0, 0, false, fmt.Errorf("invalid range %q", h)
-		}
-		if first >= total {
-			return 0, 0, false, fmt.Errorf("range %q starts beyond the blob's %d bytes", h, total)
-		}
-		last := total - 1
-		if b != "" {
-			l, perr := strconv.ParseInt(b, 10, 64)
-			if perr != nil || l < first {
-				return 0, 0, false, fmt.Errorf("invalid range %q", h)
-			}
-			if l < last {
-				last = l
-			}
-		}
-		return first, last - first + 1, true, nil
-	}
-	return 0, 0, false, fmt.Errorf("invalid range %q", h)
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/trustproxy/trustproxy/access"
 	"github.com/trustproxy/trustproxy/cache"
 	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/policy"
@@ -38,6 +39,8 @@ type envOpts struct {
 	// upstream, when set, adjusts the upstream's configuration
 	// (credentials, bounds).
 	upstream func(*UpstreamConfig)
+	access   *access.Authority
+	limits   Limits
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -71,7 +74,7 @@ func newEnvFor(t testing.TB, up *testenv.Registry, o envOpts) *env {
 	}
 	s, err := New(Options{
 		Upstreams: []UpstreamConfig{uc},
-		Policy:    engine, Cache: c, Logger: o.log,
+		Policy:    engine, Cache: c, Logger: o.log, Access: o.access, Limits: o.limits,
 	})
 	if err != nil {
 		t.Fatalf("proxy: %v", err)

@@ -110,6 +110,11 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 			d = dd
 		}
 	}
+	if s.access != nil && subj.Digest != "" && m.cached && !vouched(d) {
+		if err := s.confirmInRepo(ctx, rt, m.digest); err != nil {
+			return err
+		}
+	}
 	g := &grant{subject: subj, decision: d}
 	if err := s.approveTree(ctx, rt, m, g); err != nil {
 		return err

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -45,6 +46,17 @@ func TestRouteForms(t *testing.T) {
 	resp := e.get(t, http.MethodGet, "/v2/open/app/manifests/1.0?ns=evil.example.com", nil)
 	if resp.StatusCode != 404 {
 		t.Fatalf("unknown ns: status %d, want 404 (ns is a closed-world key)", resp.StatusCode)
+	}
+	// The distribution spec's 255-character limit on the whole name.
+	long := "open/" + strings.Repeat("a", 250)
+	for _, tc := range []struct {
+		name    string
+		invalid bool
+	}{{long[:200], false}, {long + "b", true}, {upName + "/" + long, true}} {
+		resp := e.get(t, http.MethodGet, "/v2/"+tc.name+"/manifests/1", nil)
+		if code, msg := ociErr(t, resp); (code == "NAME_INVALID") != tc.invalid {
+			t.Fatalf("%d-character name: %s %s, want NAME_INVALID %v", len(tc.name), code, msg, tc.invalid)
+		}
 	}
 }
 
@@ -118,23 +130,44 @@ func TestRange(t *testing.T) {
 	full, _ := io.ReadAll(rc)
 	e.get(t, http.MethodGet, "/v2/open/r/manifests/v1", nil).Body.Close()
 	for _, tc := range []struct {
-		rng    string
-		status int
-		want   []byte
+		rng     string
+		status  int
+		want    []byte
+		ifRange string
 	}{
-		{"bytes=0-9", 206, full[:10]},
-		{"bytes=100-", 206, full[100:]},
-		{"bytes=-5", 206, full[len(full)-5:]},
-		{"", 200, full},
-		{"bytes=999999-", 416, nil},
+		{rng: "bytes=0-9", status: 206, want: full[:10]},
+		{rng: "bytes=100-", status: 206, want: full[100:]},
+		{rng: "bytes=-5", status: 206, want: full[len(full)-5:]},
+		{rng: "", status: 200, want: full},
+		// RFC 9110: a last position past the end is clamped, even one
+		// longer than int64; invalid or multiple ranges are ignored; only
+		// a range that selects nothing is 416, and not BLOB_UNKNOWN.
+		{rng: "bytes=10-99999999", status: 206, want: full[10:]},
+		{rng: "bytes=10-99999999999999999999", status: 206, want: full[10:]},
+		{rng: "bytes=-99999999999999999999", status: 206, want: full},
+		{rng: "bytes=5-1", status: 200, want: full},
+		{rng: "bytes=abc", status: 200, want: full},
+		{rng: "bytes=0-1,5-6", status: 200, want: full},
+		{rng: "items=0-1", status: 200, want: full},
+		{rng: "bytes=0-9", ifRange: `"sha256:other"`, status: 200, want: full},
+		{rng: "bytes=0-9", ifRange: `"` + ld.String() + `"`, status: 206, want: full[:10]},
+		{rng: "bytes=999999-", status: 416},
+		{rng: "bytes=-0", status: 416},
 	} {
 		// twice: once cold (following the download), once from the cache
 		for round := 0; round < 2; round++ {
-			resp := e.get(t, http.MethodGet, "/v2/open/r/blobs/"+ld.String(), map[string]string{"Range": tc.rng})
+			hdr := map[string]string{"Range": tc.rng}
+			if tc.ifRange != "" {
+				hdr["If-Range"] = tc.ifRange
+			}
+			resp := e.get(t, http.MethodGet, "/v2/open/r/blobs/"+ld.String(), hdr)
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != tc.status {
 				t.Fatalf("range %q round %d: status %d, want %d: %s", tc.rng, round, resp.StatusCode, tc.status, b)
+			}
+			if tc.status == 416 && (!bytes.Contains(b, []byte(`"RANGE_INVALID"`)) || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(full))) {
+				t.Fatalf("range %q: 416 body %s, Content-Range %q", tc.rng, b, resp.Header.Get("Content-Range"))
 			}
 			if tc.want != nil && !bytes.Equal(b, tc.want) {
 				t.Fatalf("range %q round %d: %d bytes differ", tc.rng, round, len(b))

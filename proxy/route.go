@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -24,6 +25,7 @@ const (
 type route struct {
 	upstream *upstream
 	repo     string // repository on the upstream, e.g. library/alpine
+	name     string // the repository as the client named it (token scopes use it)
 	kind     kind
 	ref      string // tag or digest (manifests), digest (blobs)
 	viaNS    bool   // the upstream was named by containerd's ?ns= parameter
@@ -31,6 +33,10 @@ type route struct {
 
 // repoKey is the repository as policy and approvals see it: <upstream>/<repo>.
 func (rt route) repoKey() string { return rt.upstream.name + "/" + rt.repo }
+
+// maxNameLength is the distribution spec's limit on a repository name as
+// the client names it (refname also bounds host/name to 255).
+const maxNameLength = 255
 
 // routeRequest parses r against the configured upstreams. The upstream is
 // named by (in this order) the ?ns= parameter, the first path component, or
@@ -57,6 +63,7 @@ func (s *Server) routeRequest(r *http.Request) (route, *ociError) {
 	default:
 		return rt, errNameUnknown("trustproxy: unknown API path " + r.URL.Path)
 	}
+	rt.name = name
 	if ns := r.URL.Query().Get("ns"); ns != "" {
 		u, ok := s.upstreams[ns]
 		if !ok {
@@ -73,6 +80,9 @@ func (s *Server) routeRequest(r *http.Request) (route, *ociError) {
 	host := rt.upstream.base.Host
 	if rt.upstream.dockerHub {
 		host = refname.DockerHub
+	}
+	if len(name) > maxNameLength {
+		return rt, errNameInvalid(fmt.Sprintf("trustproxy: repository name of %d characters is longer than the %d the distribution spec allows", len(name), maxNameLength))
 	}
 	repo, err := refname.Repository(host, rt.repo) // adds Docker Hub's library/
 	if err != nil {

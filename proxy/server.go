@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/trustproxy/trustproxy/access"
 	"github.com/trustproxy/trustproxy/cache"
 	"github.com/trustproxy/trustproxy/policy"
 )
@@ -30,6 +31,11 @@ type Options struct {
 	// Ready reports whether the proxy should take traffic (/readyz), e.g.
 	// that every trust repository has verified data. nil: always ready.
 	Ready func() error
+	// Access authenticates clients and says who may pull what; nil: no
+	// client authentication (refused when an upstream has credentials).
+	Access *access.Authority
+	// Limits bound what one client can take.
+	Limits Limits
 }
 
 // Server is the HTTP face of trustproxy.
@@ -44,6 +50,8 @@ type Server struct {
 	registry        *prometheus.Registry
 	ready           func() error
 	offline         map[string]bool // upstream names served from the cache only
+	access          *access.Authority
+	rate            *rateLimiter
 }
 
 // New validates the upstream configuration and builds a server. It never
@@ -62,6 +70,10 @@ func New(opts Options) (*Server, error) {
 		upstreams: map[string]*upstream{}, policy: opts.Policy, cache: opts.Cache,
 		log: opts.Logger, approvals: newApprovals(opts.Cache, opts.Logger.Named("approvals")), registry: opts.Registry, ready: opts.Ready,
 		offline: map[string]bool{},
+		access:  opts.Access, rate: newRateLimiter(opts.Limits.withDefaults(), time.Now),
+	}
+	if err := checkUpstreamCredentials(opts.Upstreams, opts.Access); err != nil {
+		return nil, err
 	}
 	s.metrics = newMetrics(opts.Registry)
 	if len(opts.Upstreams) == 0 {
@@ -99,6 +111,31 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP routes: /v2/ is the OCI API; /metrics, /healthz and /readyz are
 // for operators.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/token" && s.access != nil {
+		s.serveToken(w, r)
+		return
+	}
+	if refuseBody(w, r) {
+		return
+	}
+	switch r.URL.Path {
+	case "/metrics", "/readyz":
+		if !s.operator(w, r) {
+			return
+		}
+	}
+	if !strings.HasPrefix(r.URL.Path, "/v2") {
+		s.serveOperator(w, r)
+		return
+	}
+	s.serveAPI(w, r)
+}
+
+// OperatorHandler serves /metrics, /healthz and /readyz without client
+// authentication, for a listener of their own.
+func (s *Server) OperatorHandler() http.Handler { return http.HandlerFunc(s.serveOperator) }
+
+func (s *Server) serveOperator(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/metrics":
 		promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
@@ -119,6 +156,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ready\n"))
 		return
 	}
+	http.NotFound(w, r)
+}
+
+// serveAPI answers the OCI distribution API under /v2/.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/v2" && !strings.HasPrefix(r.URL.Path, "/v2/") {
 		http.NotFound(w, r)
 		return
@@ -145,7 +187,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"trustproxy is a read-only verifying proxy: %s is not supported (push to the upstream registry instead)", r.Method))))
 		return
 	}
+	p, oerr := s.authenticate(rec, r)
+	info.principal = p.String()
+	if rerr := s.limitRate(r, p); rerr != nil {
+		oerr = rerr
+	}
+	if oerr != nil {
+		info.setErr(writeError(rec, r, oerr))
+		return
+	}
 	rt, oerr := s.routeRequest(r)
+	if oerr == nil {
+		oerr = s.authorize(rec, r, p, rt)
+	}
 	if oerr != nil {
 		info.setErr(writeError(rec, r, oerr))
 		return

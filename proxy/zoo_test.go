@@ -32,7 +32,7 @@ func TestZooRedirectAndTokenRealm(t *testing.T) {
 	issuer.Username, issuer.Password = zooUser, zooPass
 	zoo := testenv.NewZoo(t, testenv.ZooOptions{CDNAddr: "127.0.0.1:0", Token: issuer})
 	img := zoo.Seed.PushRandomImage(t, "open/app:v1", 100<<10, 3, types.DockerManifestSchema2)
-	e := newEnvFor(t, zoo.Registry, envOpts{upstream: func(uc *UpstreamConfig) {
+	e := newEnvFor(t, zoo.Registry, envOpts{access: openAccess(t), upstream: func(uc *UpstreamConfig) {
 		uc.Username, uc.Password = zooUser, zooPass
 	}})
 
@@ -107,7 +107,7 @@ func TestZooTokenExpiresMidPull(t *testing.T) {
 func TestZooHtpasswd(t *testing.T) {
 	zoo := testenv.NewZoo(t, testenv.ZooOptions{HtpasswdUser: zooUser, HtpasswdPassword: zooPass})
 	img := zoo.Seed.PushRandomImage(t, "open/app:v1", 10<<10, 2, types.OCIManifestSchema1)
-	e := newEnvFor(t, zoo.Registry, envOpts{upstream: func(uc *UpstreamConfig) {
+	e := newEnvFor(t, zoo.Registry, envOpts{access: openAccess(t), upstream: func(uc *UpstreamConfig) {
 		uc.Username, uc.Password = zooUser, zooPass
 	}})
 	pulled, err := crane.Pull(e.host+"/open/app:v1", craneOpts()...)
