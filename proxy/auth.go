@@ -96,7 +96,7 @@ func checkUpstreamCredentials(ups []UpstreamConfig, a *access.Authority) error {
 		return nil
 	}
 	for i, u := range ups {
-		if u.Username != "" || u.Keychain {
+		if u.Username != "" || u.Password != "" || u.Keychain {
 			return fmt.Errorf("upstreams[%d] (%s) has credentials, and without access rules anyone who can reach trustproxy could read what they can: "+
 				"configure auth and access (an access rule allowing anonymous makes open access explicit)", i, u.Name)
 		}

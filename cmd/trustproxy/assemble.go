@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/trustproxy/trustproxy/access"
 	"github.com/trustproxy/trustproxy/cache"
 	"github.com/trustproxy/trustproxy/policy"
 	"github.com/trustproxy/trustproxy/proxy"
@@ -26,6 +27,7 @@ type instance struct {
 	config *fileConfig
 	server *proxy.Server
 	policy *policy.Engine
+	access *access.Authority // nil: no client authentication
 	trusts map[string]*trustfetch.Repository
 	// notaries load GUNs on demand, so they do not hold up readiness.
 	notaries []*notary.Source
@@ -120,8 +122,13 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 			MaxRedirects: u.MaxRedirects, MaxBlobBytes: int64(u.MaxBlobBytes), BlobTimeout: time.Duration(u.BlobTimeout),
 			MinBytesPerSecond: int64(u.MinBytesPerSecond), Offline: u.Offline})
 	}
+	authority, err := c.accessAuthority()
+	if err != nil {
+		return nil, err
+	}
 	srv, err := proxy.New(proxy.Options{
 		Upstreams: ups, Policy: engine, Cache: store, Logger: log, Registry: reg,
+		Access: authority, Limits: c.proxyLimits(),
 		Ready: func() error {
 			for name, t := range trusts {
 				if _, err := t.Index(); err != nil {
@@ -134,7 +141,7 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 	if err != nil {
 		return nil, err
 	}
-	return &instance{config: c, server: srv, policy: engine, trusts: trusts, notaries: notaries, log: log}, nil
+	return &instance{config: c, server: srv, policy: engine, access: authority, trusts: trusts, notaries: notaries, log: log}, nil
 }
 
 // buildPolicy maps the policy section onto policy.Config, reading pinned

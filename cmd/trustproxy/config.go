@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +30,11 @@ type fileConfig struct {
 	// protection): <state>/trust/<name>.
 	State  string       `json:"state"`
 	Policy policyConfig `json:"policy"`
+	// Auth, Access, Limits and Operator: config_access.go.
+	Auth     *authConfig        `json:"auth"`
+	Access   []accessRuleConfig `json:"access"`
+	Limits   limitsConfig       `json:"limits"`
+	Operator operatorConfig     `json:"operator"`
 }
 
 type tlsConfig struct {
@@ -168,7 +174,10 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 
 var sizePattern = regexp.MustCompile(`^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$`)
 
-// parseSize reads a byte count: 1073741824, "512MiB", "50GiB", "1TB".
+// parseSize reads a byte count: 1073741824, "512MiB", "50GiB", "1TB". The
+// units K, M, G and T are powers of 1024 with or without "i" and "B"
+// ("20GB" is 20 GiB). A size beyond int64 is an error, never a wrap-around
+// (16777216TiB once became 0: an unbounded cache).
 func parseSize(raw json.RawMessage) (int64, error) {
 	var n int64
 	if err := json.Unmarshal(raw, &n); err == nil {
@@ -188,6 +197,9 @@ func parseSize(raw json.RawMessage) (int64, error) {
 	}
 	unit := strings.TrimSuffix(strings.TrimSuffix(m[2], "B"), "i")
 	mult := map[string]int64{"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
+	if v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q is larger than the largest size, 8 EiB", s)
+	}
 	return v * mult, nil
 }
 
@@ -297,6 +309,9 @@ func (c *fileConfig) validate(base string) error {
 		c.Trust[name] = t
 	}
 	if err := c.checkRuleUpstreams(); err != nil {
+		return err
+	}
+	if err := c.validateAccess(abs); err != nil {
 		return err
 	}
 	for i := range c.Policy.Rules {

@@ -80,7 +80,7 @@ policy:
 			t.Errorf("%s = %v (%T), want %v (%T)", tc.what, tc.got, tc.got, tc.want, tc.want)
 		}
 	}
-	for in, want := range map[string]int64{`1073741824`: 1 << 30, `"512MiB"`: 512 << 20, `"1TB"`: 1 << 40, `"10K"`: 10 << 10, `"7B"`: 7} {
+	for in, want := range map[string]int64{`1073741824`: 1 << 30, `"512MiB"`: 512 << 20, `"1TB"`: 1 << 40, `"10K"`: 10 << 10, `"7B"`: 7, `"20GB"`: 20 << 30, `"8388607TiB"`: 8388607 << 40} {
 		if got, err := parseSize([]byte(in)); err != nil || got != want {
 			t.Errorf("parseSize(%s) = %d, %v; want %d", in, got, err, want)
 		}
@@ -102,6 +102,12 @@ func TestConfigErrorsSpeakYAML(t *testing.T) {
 		{"list where a mapping goes", "storage: {inmemory: {}}\nupstreams: {name: a}\n", "line 2: upstreams: want a list, got a mapping"},
 		{"bad duration", ok + "upstreams: [{name: a, url: 'http://a', timeout: soon}]\n", `upstreams[0].timeout: invalid duration "soon"`},
 		{"bad size", "storage: {inmemory: {}, maxsize: lots}\nupstreams: [{name: a, url: 'http://a'}]\n", `line 1: storage.maxsize: invalid size "lots"`},
+		{"size past int64 (once wrapped to 0: unbounded)", "storage: {inmemory: {}, maxsize: 16777216TiB}\nupstreams: [{name: a, url: 'http://a'}]\n",
+			`storage.maxsize: size "16777216TiB" is larger than the largest size, 8 EiB`},
+		{"auth without access", ok + "upstreams: [{name: a, url: 'http://a'}]\nauth: {realm: r}\n", "access: required with auth"},
+		{"mtls without tls", ok + "upstreams: [{name: a, url: 'http://a'}]\nauth: {mtls: {clientCAs: ca.pem}}\naccess: [{match: '**', allow: [anonymous]}]\n", "auth.mtls: needs tls"},
+		{"misspelt access key", ok + "upstreams: [{name: a, url: 'http://a'}]\naccess: [{match: '**', alow: [x]}]\n", `access[0].alow: unknown key; did you mean "allow"?`},
+		{"negative limit", ok + "upstreams: [{name: a, url: 'http://a'}]\nlimits: {maxConnections: -1}\n", "limits: values must not be negative"},
 		{"bad blob bound", ok + "upstreams: [{name: a, url: 'http://a', maxBlobBytes: huge}]\n", `upstreams[0].maxBlobBytes: invalid size "huge"`},
 		{"too many redirects", ok + "upstreams: [{name: a, url: 'http://a', maxRedirects: 99}]\n", `upstreams[0].maxRedirects: 99 is outside 0..30`},
 		{"unknown storage key", "storage: {inmemory: {}, colour: red}\nupstreams: [{name: a, url: 'http://a'}]\n", "storage.colour: unknown key"},

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
+
+	"github.com/trustproxy/trustproxy/proxy"
 )
 
 func newServeCmd() *cobra.Command {
@@ -45,12 +47,9 @@ func serveOn(ctx context.Context, in *instance, ln net.Listener, tc *tlsConfig) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in.runTrust(ctx)
-	hs := &http.Server{
-		Handler:           in.server,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          zap.NewStdLog(in.log.Named("http")),
-	}
+	limits := in.config.proxyLimits()
+	hs := proxy.NewHTTPServer(in.server, limits, in.log)
+	ln = proxy.LimitListener(ln, limits)
 	scheme := "http"
 	if tc != nil {
 		cert, err := tls.LoadX509KeyPair(tc.Cert, tc.Key)
@@ -58,8 +57,18 @@ func serveOn(ctx context.Context, in *instance, ln net.Listener, tc *tlsConfig) 
 			return fmt.Errorf("tls: %w", err)
 		}
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if in.access != nil && in.access.ClientCAs() != nil {
+			hs.TLSConfig.ClientCAs, hs.TLSConfig.ClientAuth = in.access.ClientCAs(), tls.VerifyClientCertIfGiven
+		}
 		ln = tls.NewListener(ln, hs.TLSConfig)
 		scheme = "https"
+	}
+	if addr := in.config.Operator.Listen; addr != "" {
+		ops, err := serveOperator(in, addr)
+		if err != nil {
+			return err
+		}
+		defer ops.Close()
 	}
 	in.log.Info("trustproxy listening", zap.String("address", scheme+"://"+ln.Addr().String()))
 	errc := make(chan error, 1)
@@ -76,4 +85,16 @@ func serveOn(ctx context.Context, in *instance, ln net.Listener, tc *tlsConfig) 
 		return err
 	}
 	return nil
+}
+
+// serveOperator serves the operator endpoints on their own listener.
+func serveOperator(in *instance, addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("operator.listen %s: %w", addr, err)
+	}
+	hs := proxy.NewHTTPServer(in.server.OperatorHandler(), proxy.Limits{}, in.log)
+	in.log.Info("operator endpoints listening", zap.String("address", "http://"+ln.Addr().String()))
+	go func() { _ = hs.Serve(ln) }()
+	return hs, nil
 }
