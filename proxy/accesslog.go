@@ -13,14 +13,14 @@ import (
 type requestInfo struct {
 	kind      string
 	principal string // who, as access authenticated them
-	upstream string
-	repo     string
-	ref      string
-	decision string // allow, deny, audit-fail, child-of:<digest>
-	cache    string // hit, miss, coalesced, ""
-	servedBy string // the host that sent the upstream bytes, after redirects
-	errCode  string
-	errMsg   string
+	upstream  string
+	repo      string
+	ref       string
+	decision  string // allow, deny, audit-fail, child-of:<digest>
+	cache     string // hit, miss, coalesced, ""
+	servedBy  string // the host that sent the upstream bytes, after redirects
+	errCode   string
+	errMsg    string
 }
 
 func (i *requestInfo) setErr(oe *ociError) {
