@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,6 +26,18 @@ const demoUpstream = "demo.registry"
 
 type demoOptions struct {
 	listen, dir, logLevel string
+	// self is how the printed commands run trustproxy (./trustproxy).
+	self string
+}
+
+// selfCommand is how the user ran this binary, for the commands the demo
+// prints: as typed (./trustproxy), or `go run ./cmd/trustproxy` when go run
+// built it into a temporary directory that disappears with the process.
+func selfCommand() string {
+	if a := os.Args[0]; a != "" && !strings.Contains(a, "go-build") {
+		return a
+	}
+	return "go run ./cmd/trustproxy"
 }
 
 func newDemoCmd() *cobra.Command {
@@ -39,6 +52,9 @@ of them. It prints commands to try; Ctrl-C stops it.`,
 		Args:              cobra.NoArgs,
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.self == "" {
+				o.self = selfCommand()
+			}
 			return serveDemo(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
@@ -168,11 +184,11 @@ Try these (each pull goes through the proxy, which verifies it against the TUF r
       digest %[6]s: the signed one, although upstream's tag was re-pushed to %[7]s
   crane manifest --insecure %[1]s/demo/moved@%[7]s
       denied: the re-pushed manifest is not a target
-  trustproxy check --config %[4]s %[8]s/demo/unsigned:1.0
+  %[9]s check --config %[4]s %[8]s/demo/unsigned:1.0
       prints the decision and why, without serving
 
 Press Ctrl-C to stop.
-`, p, up.Host, repoDir, cfgPath, signed.Digest, signedMoved.Digest, moved, demoUpstream)
+`, p, up.Host, repoDir, cfgPath, signed.Digest, signedMoved.Digest, moved, demoUpstream, o.self)
 	in.log.Debug("demo ready", zap.String("proxy", p))
 	return serveOn(ctx, in, ln, nil)
 }

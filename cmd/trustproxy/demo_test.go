@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +26,10 @@ func TestDemo(t *testing.T) {
 	}()
 	sc := bufio.NewScanner(pr)
 	var addr, signedMoved string
+	var printed []string
 	for sc.Scan() {
 		line := sc.Text()
+		printed = append(printed, line)
 		if a, ok := strings.CutPrefix(line, "trustproxy demo: listening on "); ok {
 			addr = a
 		}
@@ -41,6 +45,7 @@ func TestDemo(t *testing.T) {
 	if addr == "" {
 		t.Fatalf("demo did not start: %v", <-done)
 	}
+	checkREADMEQuickStart(t, addr, printed)
 	opts := []crane.Option{crane.Insecure}
 	if _, err := crane.Pull(addr+"/demo/hello:1.0", opts...); err != nil {
 		t.Fatalf("signed image: %v", err)
@@ -64,5 +69,36 @@ func TestDemo(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("demo did not stop")
+	}
+}
+
+// checkREADMEQuickStart: every command of the README's Quick start table is
+// one the demo printed, up to the address and the placeholders the README
+// explains (<re-pushed digest>, <printed path>).
+func checkREADMEQuickStart(t *testing.T, addr string, printed []string) {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, _, _ := strings.Cut(string(b)[strings.Index(string(b), "## Quick start"):], "\n## ")
+	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\|")
+	rows := row.FindAllStringSubmatch(section, -1)
+	if len(rows) < 5 {
+		t.Fatalf("README Quick start table has %d commands", len(rows))
+	}
+	for _, r := range rows {
+		pat := regexp.QuoteMeta(strings.ReplaceAll(r[1], "127.0.0.1:5000", addr))
+		pat = strings.NewReplacer(regexp.QuoteMeta("<re-pushed digest>"), `sha256:[0-9a-f]{64}`,
+			regexp.QuoteMeta("<printed path>"), `\S+`,
+			regexp.QuoteMeta("./trustproxy "), `(\./trustproxy|go run \./cmd/trustproxy) `).Replace(pat)
+		re := regexp.MustCompile(`^\s*` + pat + `$`)
+		found := false
+		for _, line := range printed {
+			found = found || re.MatchString(line)
+		}
+		if !found {
+			t.Errorf("README Quick start command %q is not what the demo prints:\n%s", r[1], strings.Join(printed, "\n"))
+		}
 	}
 }
