@@ -63,6 +63,15 @@ func TestHelpEverywhere(t *testing.T) {
 	}
 }
 
+// A command that fails at its work says why, without a usage hint.
+func TestRunErrorsGetNoUsageHint(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--config", "/nonexistent/x.yaml"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "read config") || strings.Contains(stderr.String(), "--help") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -72,7 +81,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"trust", "bogus"}, `unknown command "bogus" for "trustproxy trust"`},
 		{[]string{"serve"}, `required flag(s) "config" not set`},
 		{[]string{"check", "--config", "x.yaml"}, "accepts 1 arg(s), received 0"},
-		{[]string{"serve", "--config", "/nonexistent/x.yaml"}, "read config"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), tc.args, &stdout, &stderr)

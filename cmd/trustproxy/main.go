@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,7 +55,31 @@ OCI error. The trust commands create and sign the TUF repositories it reads.`,
 		SilenceErrors: true, // run prints errors once, with a pointer to --help
 	}
 	root.AddCommand(subcommands()...)
+	markRunErrors(root)
 	return root
+}
+
+// runError is an error of a command's own work, as opposed to a usage
+// mistake (unknown command or flag, missing argument), which run follows
+// with a pointer to --help.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// markRunErrors wraps the RunE of c and every command below it.
+func markRunErrors(c *cobra.Command) {
+	if runE := c.RunE; runE != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if err := runE(cmd, args); err != nil {
+				return &runError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRunErrors(sub)
+	}
 }
 
 // execute runs trustproxy with args (without the program name).
@@ -66,14 +91,16 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*cob
 	return root.ExecuteContextC(ctx)
 }
 
-// run is main without the exit: 0 on success, 1 on any error.
+// run is main without the exit: 0 on success, 1 on any error; usage
+// mistakes also get a pointer to --help.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, err := execute(ctx, args, stdout, stderr)
 	if err == nil {
 		return 0
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
-	if cmd != nil {
+	var re *runError
+	if cmd != nil && !errors.As(err, &re) {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return 1
