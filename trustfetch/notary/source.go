@@ -109,7 +109,7 @@ func (s *Source) IndexFor(ctx context.Context, gun string) (*trustfetch.Index, e
 	recent := st.lastErr != nil && s.now().Sub(st.failedAt) < retryFailed
 	st.mu.Unlock()
 	if !recent {
-		_ = s.refreshGUN(ctx, st)
+		_ = s.refreshGUN(ctx, st, true)
 	}
 	if ix := st.current.Load(); ix != nil {
 		return s.unexpired(st, ix)
@@ -180,7 +180,7 @@ func (s *Source) Refresh(ctx context.Context) error {
 	sort.Slice(states, func(i, j int) bool { return states[i].gun < states[j].gun })
 	var errs []error
 	for _, st := range states {
-		if err := s.refreshGUN(ctx, st); err != nil {
+		if err := s.refreshGUN(ctx, st, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -201,13 +201,18 @@ func (s *Source) Run(ctx context.Context) {
 	}
 }
 
-func (s *Source) refreshGUN(ctx context.Context, st *gunState) error {
+// refreshGUN loads st; with firstOnly, not if a concurrent first load
+// already succeeded while this one waited.
+func (s *Source) refreshGUN(ctx context.Context, st *gunState, firstOnly bool) error {
 	select {
 	case st.sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-st.sem }()
+	if firstOnly && st.current.Load() != nil {
+		return nil
+	}
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	ix, skipped, err := s.load(lctx, st)

@@ -26,8 +26,9 @@ import (
 // earlier: the hostile server of the rollback and freeze tests.
 type frontend struct {
 	*httptest.Server
-	mu     sync.Mutex
-	replay []byte
+	mu         sync.Mutex
+	replay     []byte
+	timestamps int // timestamp.json requests
 }
 
 func newFrontend(t *testing.T, notaryURL string) *frontend {
@@ -40,6 +41,9 @@ func newFrontend(t *testing.T, notaryURL string) *frontend {
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		replay := f.replay
+		if strings.HasSuffix(r.URL.Path, "/_trust/tuf/timestamp.json") {
+			f.timestamps++
+		}
 		f.mu.Unlock()
 		if replay != nil && strings.HasSuffix(r.URL.Path, "/_trust/tuf/timestamp.json") {
 			w.Write(replay)
@@ -267,5 +271,38 @@ func TestSourceBundleContent(t *testing.T) {
 	}
 	if tg.MediaType() != bundleMediaType || !strings.Contains(string(tg.Custom), `"layout":"bGF5b3V0"`) {
 		t.Fatalf("custom = %s; want the CNAB config media type and Signy's payload kept", tg.Custom)
+	}
+}
+
+// Concurrent first requests for one GUN load it once.
+func TestSourceLoadsAGUNOnce(t *testing.T) {
+	srv := testenv.NewNotaryServer(t)
+	fe := newFrontend(t, srv.URL)
+	signer := testenv.NewNotarySigner(t, srv.URL)
+	const gun = "registry.example/acme/app"
+	signer.Init(gun)
+	signer.Sign(gun, "1.0", []byte("x"), "targets", nil)
+	s := openSource(t, fe.URL, t.TempDir(), nil, Pin{GUN: gun, RootKeyIDs: []string{signer.RootKeyID(gun)}})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.IndexFor(context.Background(), gun)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	if fe.timestamps != 1 {
+		t.Fatalf("%d timestamp.json requests for 8 concurrent first requests, want 1", fe.timestamps)
 	}
 }
