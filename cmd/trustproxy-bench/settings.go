@@ -87,9 +87,11 @@ const (
 	scDecisions   = "decisions"
 	scStartupBig  = "startup-large-trust"
 	scReferencing = "references" // raw loopback and sha256 ceilings
+	scS3          = "s3"         // both proxies on one S3 server (versitygw)
+	scReplicas    = "replicas"   // three processes of each on one bucket
 )
 
-var allScenarios = []string{scReferencing, scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scDecisions, scStartupBig}
+var allScenarios = []string{scReferencing, scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scS3, scReplicas, scDecisions, scStartupBig}
 
 func scenarioNames() string { return strings.Join(allScenarios, ",") }
 

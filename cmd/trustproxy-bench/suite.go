@@ -104,6 +104,8 @@ func runSuite(ctx context.Context, s Settings, log io.Writer) (*Report, error) {
 	runScenario(scColdImage, e.coldImage)
 	runScenario(scManifests, e.manifests)
 	runScenario(scConcurrent, e.concurrentCold)
+	runScenario(scS3, e.s3Blob)
+	runScenario(scReplicas, e.replicas)
 	runScenario(scDecisions, e.decisions)
 	runScenario(scStartupBig, e.startupLargeTrust)
 	if err := ctx.Err(); err != nil {
