@@ -28,6 +28,10 @@ type Options struct {
 	// Leases, when set, make a cold blob one upstream download for all
 	// replicas sharing the storage (see DownloadLeases).
 	Leases DownloadLeases
+	// ClusterSweep is how often, with Leases and MaxSize, replicas publish
+	// what they used and one of them evicts for the whole storage
+	// (0: DefaultClusterSweep).
+	ClusterSweep time.Duration
 	// LeaseTTL is the S3 download lease lifetime NewFromConfig uses
 	// (0: DefaultLeaseTTL).
 	LeaseTTL time.Duration
@@ -49,6 +53,12 @@ type Cache struct {
 	spool   string
 	grace   time.Duration
 	leases  DownloadLeases
+	// Cluster eviction (clustersize.go): sweep period, a nudge after
+	// commits, this replica's usage and its name in the usage records.
+	sweep     time.Duration
+	kick      chan struct{}
+	usage     map[string]int64
+	replicaID string
 	log     *zap.Logger
 	now     func() time.Time
 	m       *metrics
@@ -115,6 +125,24 @@ func New(ctx context.Context, d storagedriver.StorageDriver, opts Options) (*Cac
 	if err := c.recover(ctx); err != nil {
 		cancel()
 		return nil, fmt.Errorf("new cache on %s driver: %w", d.Name(), err)
+	}
+	if c.clusterEvictionEnabled() {
+		c.sweep = opts.ClusterSweep
+		if c.sweep <= 0 {
+			c.sweep = DefaultClusterSweep
+		}
+		c.kick = make(chan struct{}, 1)
+		c.usage = map[string]int64{}
+		if c.replicaID, err = randomName(); err != nil {
+			cancel()
+			return nil, fmt.Errorf("new cache: %w", err)
+		}
+		c.mu.Lock()
+		c.ix.recent = make(map[key]struct{})
+		c.mu.Unlock()
+		c.wg.Add(1)
+		go c.runClusterSweeps()
+		c.kickSweep()
 	}
 	return c, nil
 }

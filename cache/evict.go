@@ -15,6 +15,12 @@ func (c *Cache) evictIfNeeded(ctx context.Context) {
 	if c.maxSize <= 0 {
 		return
 	}
+	if c.clusterEvictionEnabled() {
+		if c.kick != nil { // nil while New recovers
+			c.kickSweep()
+		}
+		return
+	}
 	var victims []entry
 	c.mu.Lock()
 	for el := c.ix.lru.Back(); el != nil && c.ix.bytes > c.maxSize; {

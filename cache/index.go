@@ -17,6 +17,9 @@ type index struct {
 	entries map[key]*entry
 	lru     *list.List // front: most recently used
 	bytes   int64
+	// recent collects the keys used since the last take, when set (cluster
+	// eviction shares them with the other replicas).
+	recent map[key]struct{}
 }
 
 func newIndex() index {
@@ -25,7 +28,16 @@ func newIndex() index {
 
 func (ix *index) get(k key) *entry { return ix.entries[k] }
 
-func (ix *index) touch(e *entry) { ix.lru.MoveToFront(e.elem) }
+func (ix *index) touch(e *entry) {
+	ix.lru.MoveToFront(e.elem)
+	ix.noteUse(e.key)
+}
+
+func (ix *index) noteUse(k key) {
+	if ix.recent != nil {
+		ix.recent[k] = struct{}{}
+	}
+}
 
 // add inserts k as the most recently used object, or returns the existing
 // entry untouched in order (added=false).
@@ -34,6 +46,7 @@ func (ix *index) add(k key, size int64) (e *entry, added bool) {
 		return e, false
 	}
 	e = &entry{key: k, size: size}
+	ix.noteUse(k)
 	e.elem = ix.lru.PushFront(e)
 	ix.entries[k] = e
 	ix.bytes += size

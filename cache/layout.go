@@ -78,11 +78,20 @@ func (k key) mediaTypePath() string { return k.dir() + "/" + mediaTypeName }
 // concurrent writers (in this process or in replicas sharing the storage)
 // never write to the same staging object.
 func stagingPath() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	n, err := randomName()
+	if err != nil {
 		return "", fmt.Errorf("staging name: %w", err)
 	}
-	return stagingRoot + "/" + hex.EncodeToString(b[:]), nil
+	return stagingRoot + "/" + n, nil
+}
+
+// randomName is 32 random hex digits.
+func randomName() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // parseObjectPath splits a driver path under /blobs or /manifests into the

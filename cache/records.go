@@ -21,7 +21,7 @@ import (
 const (
 	recordsRoot = "/records"
 	// MaxRecordSize bounds one record; Records skips larger objects.
-	MaxRecordSize = 64 << 10
+	MaxRecordSize = 4 << 20
 	// maxRecordsPerKey bounds what one Records call reads.
 	maxRecordsPerKey = 64
 )

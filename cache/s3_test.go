@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+	"github.com/opencontainers/go-digest"
 	s3driver "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 	"go.uber.org/zap/zaptest"
 
@@ -245,4 +246,65 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(s3Dir)
 	}
 	os.Exit(code)
+}
+
+// MaxSize bounds the whole bucket: replicas publish what they use, one of
+// them evicts the least recently used objects of all, and what a replica
+// used within the last two sweeps is kept.
+func TestS3ClusterMaxSize(t *testing.T) {
+	ctx := context.Background()
+	params := s3Bucket(t)
+	const size = 256 << 10
+	sweep := 300 * time.Millisecond
+	opts := Options{MaxSize: 3 * size, ClusterSweep: sweep}
+	a, b := newS3Cache(t, params, opts), newS3Cache(t, params, opts)
+	var blobs [][]byte
+	var dgs []digest.Digest
+	for range 4 {
+		data, dg := randomBytes(t, size)
+		blobs, dgs = append(blobs, data), append(dgs, dg)
+	}
+	get := func(c *Cache, i int) {
+		t.Helper()
+		bl, err := c.Blob(ctx, dgs[i], size, staticUpstream(blobs[i]).fetch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := bl.NewReader(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, blobs[i]) {
+			t.Fatalf("blob %d: %v", i, err)
+		}
+	}
+	for i := range 3 { // a commits 0, 1, 2: the bucket is full
+		get(a, i)
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(3 * sweep) // their use is old now
+	get(b, 0)             // b uses 0: recent in the cluster, though a never touched it again
+	get(b, 3)             // b commits 3: one object too many
+	drv, err := factory.Create(ctx, "s3", params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := func(i int) bool {
+		_, err := drv.Stat(ctx, key{kindBlob, dgs[i]}.dataPath())
+		return err == nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for present(1) {
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster's least recently used blob was not evicted")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, i := range []int{0, 2, 3} {
+		if !present(i) {
+			t.Fatalf("blob %d evicted; want only blob 1 (least recently used in the cluster)", i)
+		}
+	}
 }

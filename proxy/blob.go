@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/trustproxy/trustproxy/cache"
 )
 
 // serveBlob answers GET/HEAD /v2/<name>/blobs/<digest>. A blob is served only
@@ -41,9 +43,10 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 			return nil
 		}
 	}
-	blob, err := s.cache.Blob(ctx, dg, size, func(ctx context.Context) (io.ReadCloser, int64, error) {
+	fetch := func(ctx context.Context) (io.ReadCloser, int64, error) {
 		return s.fetchBlob(ctx, rt, dg, size, info)
-	})
+	}
+	blob, err := s.cache.Blob(ctx, dg, size, fetch)
 	if err != nil {
 		var oe *ociError
 		if errors.As(err, &oe) {
@@ -78,6 +81,13 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, rt route, inf
 		return nil
 	}
 	rc, err := blob.NewReader(ctx, start)
+	if errors.Is(err, cache.ErrNotFound) && blob.Cached() {
+		// Evicted since the lookup (by another replica sharing the
+		// storage): this request fetches it again rather than fail.
+		if blob, err = s.cache.Blob(ctx, dg, size, fetch); err == nil {
+			rc, err = blob.NewReader(ctx, start)
+		}
+	}
 	if err != nil {
 		return errBadGateway(fmt.Sprintf("trustproxy: blob %s@%s: %v", rt.repoKey(), dg, err))
 	}
