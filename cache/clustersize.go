@@ -136,6 +136,7 @@ func (c *Cache) evictCluster(ctx context.Context) error {
 		k        key
 		size     int64
 		lastUsed int64
+		mod      int64 // commit time: breaks ties of usage (a sweep's granularity)
 	}
 	var objs []object
 	var total int64
@@ -145,7 +146,7 @@ func (c *Cache) evictCluster(ctx context.Context) error {
 				return nil
 			}
 			if k, name, ok := parseObjectPath(fi.Path()); ok && name == dataName {
-				objs = append(objs, object{k: k, size: fi.Size(), lastUsed: fi.ModTime().UnixMilli()})
+				objs = append(objs, object{k: k, size: fi.Size(), lastUsed: fi.ModTime().UnixMilli(), mod: fi.ModTime().UnixMilli()})
 				total += fi.Size()
 			}
 			return nil
@@ -164,7 +165,9 @@ func (c *Cache) evictCluster(ctx context.Context) error {
 	for i := range objs {
 		objs[i].lastUsed = max(objs[i].lastUsed, used[objs[i].k.String()])
 	}
-	slices.SortFunc(objs, func(a, b object) int { return cmp.Compare(a.lastUsed, b.lastUsed) })
+	slices.SortFunc(objs, func(a, b object) int {
+		return cmp.Or(cmp.Compare(a.lastUsed, b.lastUsed), cmp.Compare(a.mod, b.mod))
+	})
 	inUse := c.now().Add(-2 * c.sweep).UnixMilli()
 	for _, o := range objs {
 		if total <= c.maxSize {
