@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,8 +23,23 @@ type InTotoFiles struct {
 	PubKeys []string
 }
 
-// Sizes beyond which a file is surely not in-toto metadata.
-const maxInTotoFile = 1 << 20
+// maxInTotoFile is the size beyond which a file is surely not in-toto
+// metadata. The proxy's own per-file limit (inToto.limits.maxMetadataBytes,
+// 1 MiB by default) applies to what is published: the compact form.
+const maxInTotoFile = 64 << 20
+
+// compactMetadata is an in-toto layout or link without insignificant
+// whitespace. in-toto dumps metadata indented, several times its compact
+// size; signatures cover the canonical JSON of "signed" (or the DSSE payload,
+// which is base64 inside the envelope), so the compact file verifies the
+// same and stays within the proxy's per-file limit for far larger layouts.
+func compactMetadata(path string, b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, fmt.Errorf("%s is not JSON in-toto metadata: %w", path, err)
+	}
+	return buf.Bytes(), nil
+}
 
 // plan adds the in-toto targets to p. repo is the artifact's trust name
 // (e.g. docker.io/acme/app).
@@ -58,6 +75,9 @@ func (f InTotoFiles) plan(p *AddPlan, repo string) error {
 		p.extra = append(p.extra, extraTarget{name: name, data: b})
 	}
 	layout, err := read(f.Layout)
+	if err == nil {
+		layout, err = compactMetadata(f.Layout, layout)
+	}
 	if err != nil {
 		return fmt.Errorf("in-toto layout: %w", err)
 	}
@@ -84,6 +104,9 @@ func (f InTotoFiles) plan(p *AddPlan, repo string) error {
 		sort.Strings(paths)
 		for _, path := range paths {
 			b, err := read(path)
+			if err == nil {
+				b, err = compactMetadata(path, b)
+			}
 			if err != nil {
 				return fmt.Errorf("in-toto links: %w", err)
 			}
