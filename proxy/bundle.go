@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/opencontainers/go-digest"
+	"go.uber.org/zap"
 
 	"github.com/trustproxy/trustproxy/cache"
 	"github.com/trustproxy/trustproxy/policy"
@@ -43,22 +44,21 @@ func (s *Server) checkBundle(ctx context.Context, rt route, subj policy.Subject,
 
 // checkBundleImages is the all-or-nothing half of admission, run once policy
 // approved the bundle and before anything of it is served: every image
-// manifest must still be what the signed bundle.json names. A part that is
-// overwritten or missing upstream denies the whole bundle; an upstream that
-// cannot be reached fails the request (nothing is served either way).
-// failed says the check failed and d is the decision that replaces the
-// approval (a denial, or under audit a warning).
+// manifest the registry has must still be what the signed bundle.json names.
+// A part served with other bytes (overwritten upstream) denies the whole
+// bundle; an upstream that cannot be reached fails the request (nothing is
+// served either way). failed says the check failed and d is the decision
+// that replaces the approval (a denial, or under audit a warning).
 func (s *Server) checkBundleImages(ctx context.Context, rt route, subj policy.Subject, b *cnab.Bundle) (d policy.Decision, failed bool, err error) {
-	err = b.CheckImages(ctx, bundleFetcher{s: s, rt: rt})
+	missing, err := b.CheckImages(ctx, bundleFetcher{s: s, rt: rt})
 	if err == nil {
+		if len(missing) > 0 {
+			s.log.Info("CNAB bundle admitted with images the upstream does not have", zap.String("repository", rt.repoKey()),
+				zap.String("index", b.Index.Digest.String()), zap.Strings("missing", missing))
+		}
 		return policy.Decision{}, false, nil
 	}
-	var oe *ociError
-	switch {
-	case errors.Is(err, cnab.ErrInvalid):
-	case errors.As(err, &oe) && oe.Status == http.StatusNotFound:
-		err = fmt.Errorf("%v: a part of the signed bundle is gone upstream", err)
-	default:
+	if !errors.Is(err, cnab.ErrInvalid) {
 		return policy.Decision{}, false, err
 	}
 	return s.policy.Deny(subj, fmt.Sprintf("CNAB bundle %s: %v", b.Index.Digest, err)), true, nil
@@ -91,6 +91,10 @@ func (f bundleFetcher) Manifest(ctx context.Context, d digest.Digest) (string, [
 		return mt, body, nil
 	}
 	m, err := f.s.fetchManifest(ctx, f.rt, d.String(), []string{acceptAll})
+	var oe *ociError
+	if errors.As(err, &oe) && oe.Status == http.StatusNotFound {
+		return "", nil, fmt.Errorf("%w: %w", cnab.ErrNotFound, err)
+	}
 	if err != nil {
 		return "", nil, err
 	}

@@ -224,15 +224,15 @@ func TestBundleSignyVector(t *testing.T) {
 	}
 }
 
-// A bundle one of whose images the registry no longer serves as signed
-// (overwritten bytes under the digest, or deleted) is denied as a whole at
-// the first request: neither the index nor its config manifest, bundle.json
-// or any other image is served.
+// A bundle one of whose images the registry serves with other bytes than
+// signed (overwritten under its digest) is denied as a whole at the first
+// request: neither the index nor its config manifest, bundle.json or any
+// other image is served.
 func TestBundleOverwrittenPartDeniedAtAdmission(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		target func(p testenv.PushedBundle, webChild digest.Digest) digest.Digest
-		mode   string // "flip": other bytes under the digest; "gone": 404
+		mode   string // "flip": other bytes under the digest
 		want   string
 	}{
 		{"component overwritten", func(p testenv.PushedBundle, _ digest.Digest) digest.Digest { return p.Components["db"] }, "flip",
@@ -241,8 +241,6 @@ func TestBundleOverwrittenPartDeniedAtAdmission(t *testing.T) {
 			`invocation image "example.com/acme/sample-installer:0.1.0": the registry serves other bytes`},
 		{"platform manifest of a multi-arch component overwritten", func(_ testenv.PushedBundle, c digest.Digest) digest.Digest { return c }, "flip",
 			`component "web" platform manifest: the registry serves other bytes`},
-		{"component deleted", func(p testenv.PushedBundle, _ digest.Digest) digest.Digest { return p.Components["db"] }, "gone",
-			`a part of the signed bundle is gone upstream`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			te := newTrustEnv(t)
@@ -258,11 +256,7 @@ func TestBundleOverwrittenPartDeniedAtAdmission(t *testing.T) {
 			bad := tc.target(p, web.Manifests[0].Digest)
 			te.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 				if strings.HasSuffix(r.URL.Path, "/manifests/"+bad.String()) {
-					if tc.mode == "gone" {
-						http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
-						return
-					}
-					next.ServeHTTP(&tamperWriter{ResponseWriter: w, mode: "flip"}, r)
+					next.ServeHTTP(&tamperWriter{ResponseWriter: w, mode: tc.mode}, r)
 					return
 				}
 				next.ServeHTTP(w, r)
@@ -275,11 +269,33 @@ func TestBundleOverwrittenPartDeniedAtAdmission(t *testing.T) {
 				"manifests/" + p.Components["db"].String(), "manifests/" + p.Invocation.String()} {
 				c, _ := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/"+part, nil))
 				if c == "" || (c != "DENIED" && !strings.HasSuffix(part, bad.String())) {
-					// The bad part itself fails upstream (wrong bytes, 502;
-					// gone, 404) before policy is asked: never served.
+					// The bad part itself fails upstream (wrong bytes, 502)
+					// before policy is asked: never served.
 					t.Errorf("%s of a denied bundle: %q, want DENIED", part, c)
 				}
 			}
 		})
+	}
+}
+
+// A component the registry does not have (404) does not deny the bundle:
+// there are no bytes to serve in its place; the client gets the 404.
+func TestBundleMissingComponentNotADenial(t *testing.T) {
+	te := newTrustEnv(t)
+	p := te.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	te.signBundle(t, "acme/bundle:1.0", p, false)
+	gone := p.Components["db"]
+	te.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasSuffix(r.URL.Path, "/manifests/"+gone.String()) {
+			http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	if code, msg := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/manifests/1.0", nil)); code != "" {
+		t.Fatalf("index: %s %s", code, msg)
+	}
+	if code, _ := ociErr(t, te.get(t, "GET", "/v2/acme/bundle/manifests/"+gone.String(), nil)); code != "MANIFEST_UNKNOWN" {
+		t.Fatalf("missing component: %q, want MANIFEST_UNKNOWN", code)
 	}
 }

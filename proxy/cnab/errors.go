@@ -14,6 +14,10 @@ var ErrInvalid = errors.New("invalid CNAB bundle")
 // something other than a cnab-to-oci bundle (e.g. a plain image).
 var ErrNotBundle = errors.New("not a CNAB bundle")
 
+// ErrNotFound is what a Fetcher's error wraps when the registry does not
+// have the manifest (404), as opposed to failing to answer.
+var ErrNotFound = errors.New("not in the registry")
+
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }

@@ -3,7 +3,10 @@ package cnab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -25,7 +28,13 @@ const imageCheckConcurrency = 4
 // any of it is served. Manifests are small; blobs stay lazy and are verified
 // as they stream. Content errors wrap ErrInvalid; fetch errors are returned
 // wrapped as they came.
-func (b *Bundle) CheckImages(ctx context.Context, f Fetcher) error {
+//
+// A manifest the registry does not have (the Fetcher's error wraps
+// ErrNotFound) is not a denial: there are no bytes that could be served in
+// its place, and a client asking for it gets the registry's 404. Such images
+// are returned in missing.
+func (b *Bundle) CheckImages(ctx context.Context, f Fetcher) (missing []string, err error) {
+	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(imageCheckConcurrency)
 	for _, img := range b.Images {
@@ -35,6 +44,12 @@ func (b *Bundle) CheckImages(ctx context.Context, f Fetcher) error {
 		}
 		g.Go(func() error {
 			children, err := checkImageManifest(ctx, f, label, img.Descriptor)
+			if errors.Is(err, ErrNotFound) {
+				mu.Lock()
+				missing = append(missing, label)
+				mu.Unlock()
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -43,14 +58,25 @@ func (b *Bundle) CheckImages(ctx context.Context, f Fetcher) error {
 					img.Descriptor.Digest, len(children), maxImageChildren)
 			}
 			for _, c := range children {
-				if _, err := checkImageManifest(ctx, f, fmt.Sprintf("%s platform manifest", label), c); err != nil {
+				_, err := checkImageManifest(ctx, f, fmt.Sprintf("%s platform manifest", label), c)
+				if errors.Is(err, ErrNotFound) {
+					mu.Lock()
+					missing = append(missing, fmt.Sprintf("%s platform manifest %s", label, c.Digest))
+					mu.Unlock()
+					continue
+				}
+				if err != nil {
 					return err
 				}
 			}
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Strings(missing)
+	return missing, nil
 }
 
 // checkImageManifest verifies one manifest against its descriptor and
