@@ -59,9 +59,9 @@ type Cache struct {
 	kick      chan struct{}
 	usage     map[string]int64
 	replicaID string
-	log     *zap.Logger
-	now     func() time.Time
-	m       *metrics
+	log       *zap.Logger
+	now       func() time.Time
+	m         *metrics
 
 	// life bounds detached work (downloads, their commits); Close cancels it.
 	life   context.Context

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
-	"github.com/opencontainers/go-digest"
 	s3driver "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+	"github.com/opencontainers/go-digest"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"

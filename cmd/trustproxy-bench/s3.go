@@ -27,6 +27,15 @@ func (e *benchEnv) startS3() (*testenv.VersityGW, error) {
 	return testenv.StartVersityGW(bin, dir)
 }
 
+// startOn starts the proxy of column col (trustproxy enforcing e.trust, or
+// distribution's proxy) on the storage entry.
+func (e *benchEnv) startOn(ctx context.Context, col, storage string) (*server, error) {
+	if col == colTP {
+		return e.startTrustproxyOn(ctx, e.trust, storage)
+	}
+	return e.startDistProxyOn(ctx, storage)
+}
+
 var s3Buckets atomic.Int64
 
 // s3Storage makes a fresh bucket and returns the s3 storage entry for it,
@@ -100,14 +109,9 @@ func (e *benchEnv) s3Blob(ctx context.Context, rep *Report) error {
 			if err != nil {
 				return err
 			}
-			var s *server
-			if col == colTP {
-				s, err = e.startTrustproxyOn(ctx, e.trust, store)
-				if err == nil {
-					err = e.manifestRequest(ctx, s.url, big.repo, "v1", "GET", big.dgst())
-				}
-			} else {
-				s, err = e.startDistProxyOn(ctx, store)
+			s, err := e.startOn(ctx, col, store)
+			if err == nil && col == colTP {
+				err = e.manifestRequest(ctx, s.url, big.repo, "v1", "GET", big.dgst())
 			}
 			if err != nil {
 				e.discard(s)
@@ -156,12 +160,7 @@ func (e *benchEnv) replicas(ctx context.Context, rep *Report) error {
 			}
 		}
 		for range 3 {
-			var s *server
-			if col == colTP {
-				s, err = e.startTrustproxyOn(ctx, e.trust, store)
-			} else {
-				s, err = e.startDistProxyOn(ctx, store)
-			}
+			s, err := e.startOn(ctx, col, store)
 			if err != nil {
 				stop()
 				return err
