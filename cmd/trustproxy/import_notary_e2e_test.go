@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	intoto "github.com/in-toto/in-toto-golang/in_toto"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 )
@@ -47,13 +44,7 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 	dct.Sign(gun, "alice", raw(alice), "targets/alice", nil) // DCT ignores this delegation
 
 	dir := t.TempDir()
-	rsaKey := func(dir, name string) (intoto.Key, intoto.Key, string) {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return inTotoKeyFrom(t, dir, name, k)
-	}
+	rsaKey := rsaInTotoKeys(t)
 	goodLayout, goodLinks, owner := writeSupplyChainFor(t, filepath.Join(dir, "good"), "bundle.json", testenv.SignyBundleDigest.Encoded(), rsaKey)
 	badLayout, badLinks, badOwner := writeSupplyChainFor(t, filepath.Join(dir, "bad"), "bundle.json", strings.Repeat("0", 64), rsaKey)
 	signy := testenv.NewNotarySigner(t, srv.URL)

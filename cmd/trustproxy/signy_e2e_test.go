@@ -49,6 +49,17 @@ func signyPayload(t *testing.T, layoutPath, linkDir, keyPath string) []byte {
 	return b
 }
 
+// rsaInTotoKeys makes RSA-PSS in-toto key pairs, the only kind Signy accepts.
+func rsaInTotoKeys(t *testing.T) func(dir, name string) (priv, pub intoto.Key, pubPath string) {
+	return func(dir, name string) (intoto.Key, intoto.Key, string) {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inTotoKeyFrom(t, dir, name, k)
+	}
+}
+
 // Signy's inline in-toto, end to end: the Signy test vector signed into a
 // real notary-server with a layout (RSA-PSS keys, as Signy requires), its
 // key and links inline, verified without running anything with bundle.json
@@ -61,13 +72,7 @@ func TestSignyInTotoThroughTheProxy(t *testing.T) {
 	// rule maps it to the same GUN.
 	sup2, _ := testenv.NewRegistryWithSignyVector(t, "cnab/thin-bundle:wrong-subject")
 	dir := t.TempDir()
-	rsaKey := func(dir, name string) (intoto.Key, intoto.Key, string) {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return inTotoKeyFrom(t, dir, name, k)
-	}
+	rsaKey := rsaInTotoKeys(t)
 	goodLayout, goodLinks, goodOwner := writeSupplyChainFor(t, filepath.Join(dir, "good"), "bundle.json", testenv.SignyBundleDigest.Encoded(), rsaKey)
 	badLayout, badLinks, badOwner := writeSupplyChainFor(t, filepath.Join(dir, "bad"), "bundle.json", strings.Repeat("0", 64), rsaKey)
 	_, _, strangerKey := rsaKey(dir, "stranger")

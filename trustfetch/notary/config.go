@@ -5,12 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/theupdateframework/notary/tuf/utils"
+
+	"github.com/trustproxy/trustproxy/internal/pattern"
 )
 
 // Defaults applied to zero-valued Config fields.
@@ -47,8 +48,8 @@ type Config struct {
 
 // Pin pins the root of the GUNs GUN matches.
 type Pin struct {
-	// GUN is a pattern over the GUN: path segments matched with '*' (within
-	// a segment) and a final "**" (one or more segments).
+	// GUN is a pattern over the GUN, as policy rules' (internal/pattern):
+	// '*' within a segment, a final "**" for one or more segments.
 	GUN string
 	// RootKeyIDs are the IDs of root keys as root.json lists them (for an
 	// ecdsa-x509 root, the ID of the certificate key, not the private key
@@ -112,13 +113,13 @@ func (c Config) resolve() (resolved, error) {
 		}
 		r.pins = append(r.pins, rp)
 	}
-	slices.SortStableFunc(r.pins, func(a, b resolvedPin) int { return specificity(b.GUN) - specificity(a.GUN) })
+	slices.SortStableFunc(r.pins, func(a, b resolvedPin) int { return pattern.Specificity(b.GUN) - pattern.Specificity(a.GUN) })
 	return r, nil
 }
 
 func resolvePin(p Pin) (resolvedPin, error) {
 	rp := resolvedPin{Pin: p}
-	if err := validPattern(p.GUN); err != nil {
+	if err := pattern.Valid(p.GUN); err != nil {
 		return rp, fmt.Errorf("GUN: %w", err)
 	}
 	switch p.Content {
@@ -154,54 +155,9 @@ func resolvePin(p Pin) (resolvedPin, error) {
 // pinFor returns the pin governing gun.
 func (r resolved) pinFor(gun string) (resolvedPin, bool) {
 	for _, p := range r.pins {
-		if matches(p.GUN, gun) {
+		if pattern.Match(p.GUN, gun) {
 			return p, true
 		}
 	}
 	return resolvedPin{}, false
-}
-
-// validPattern, matches and specificity follow policy's rule patterns, so
-// a pin reads like the rule it serves.
-func validPattern(p string) error {
-	if p == "" {
-		return fmt.Errorf("empty pattern")
-	}
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if s == "**" {
-			if i != len(segs)-1 {
-				return fmt.Errorf("pattern %q: ** is only allowed as the last segment", p)
-			}
-			continue
-		}
-		if _, err := path.Match(s, ""); err != nil {
-			return fmt.Errorf("pattern %q: %w", p, err)
-		}
-	}
-	return nil
-}
-
-func matches(p, gun string) bool {
-	ps, gs := strings.Split(p, "/"), strings.Split(gun, "/")
-	for i, s := range ps {
-		if s == "**" {
-			return len(gs) > i
-		}
-		if i >= len(gs) {
-			return false
-		}
-		if ok, _ := path.Match(s, gs[i]); !ok {
-			return false
-		}
-	}
-	return len(ps) == len(gs)
-}
-
-func specificity(p string) int {
-	i := strings.IndexAny(p, "*?[")
-	if i < 0 {
-		return 1 << 20
-	}
-	return i
 }

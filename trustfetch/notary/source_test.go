@@ -171,16 +171,29 @@ func TestSourceRefusals(t *testing.T) {
 	}
 }
 
-func TestSourceRefusesRollbackAcrossRestarts(t *testing.T) {
+// appGUN is the collection most tests sign into.
+const appGUN = "registry.example/acme/app"
+
+// newCollection starts notary-server behind a frontend, creates appGUN
+// with the given tags signed in targets (tag → content), and returns the
+// pin of its root.
+func newCollection(t *testing.T, tags ...string) (*frontend, *testenv.NotarySigner, Pin) {
+	t.Helper()
 	srv := testenv.NewNotaryServer(t)
 	fe := newFrontend(t, srv.URL)
 	signer := testenv.NewNotarySigner(t, srv.URL)
-	const gun = "registry.example/acme/app"
-	signer.Init(gun)
-	signer.Sign(gun, "old", []byte("old"), "targets", nil)
+	signer.Init(appGUN)
+	for _, tag := range tags {
+		signer.Sign(appGUN, tag, []byte(tag), "targets", nil)
+	}
+	return fe, signer, Pin{GUN: appGUN, RootKeyIDs: []string{signer.RootKeyID(appGUN)}}
+}
+
+func TestSourceRefusesRollbackAcrossRestarts(t *testing.T) {
+	fe, signer, pin := newCollection(t, "old")
+	const gun = appGUN
 	old := fe.timestamp(t, gun)
 	signer.Sign(gun, "new", []byte("new"), "targets", nil)
-	pin := Pin{GUN: gun, RootKeyIDs: []string{signer.RootKeyID(gun)}}
 	state := t.TempDir()
 	ctx := context.Background()
 
@@ -220,13 +233,8 @@ func TestSourceRefusesRollbackAcrossRestarts(t *testing.T) {
 }
 
 func TestSourceRefusesExpiredTimestamp(t *testing.T) {
-	srv := testenv.NewNotaryServer(t)
-	fe := newFrontend(t, srv.URL)
-	signer := testenv.NewNotarySigner(t, srv.URL)
-	const gun = "registry.example/acme/app"
-	signer.Init(gun)
-	signer.Sign(gun, "1.0", []byte("x"), "targets", nil)
-	pin := Pin{GUN: gun, RootKeyIDs: []string{signer.RootKeyID(gun)}}
+	fe, _, pin := newCollection(t, "1.0")
+	const gun = appGUN
 	clk := &clock{t: time.Now()}
 	ctx := context.Background()
 
@@ -276,13 +284,9 @@ func TestSourceBundleContent(t *testing.T) {
 
 // Concurrent first requests for one GUN load it once.
 func TestSourceLoadsAGUNOnce(t *testing.T) {
-	srv := testenv.NewNotaryServer(t)
-	fe := newFrontend(t, srv.URL)
-	signer := testenv.NewNotarySigner(t, srv.URL)
-	const gun = "registry.example/acme/app"
-	signer.Init(gun)
-	signer.Sign(gun, "1.0", []byte("x"), "targets", nil)
-	s := openSource(t, fe.URL, t.TempDir(), nil, Pin{GUN: gun, RootKeyIDs: []string{signer.RootKeyID(gun)}})
+	fe, _, pin := newCollection(t, "1.0")
+	const gun = appGUN
+	s := openSource(t, fe.URL, t.TempDir(), nil, pin)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
