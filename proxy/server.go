@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/trustproxy/trustproxy/access"
@@ -52,6 +51,7 @@ type Server struct {
 	offline         map[string]bool // upstream names served from the cache only
 	access          *access.Authority
 	rate            *rateLimiter
+	handler         http.Handler // routes()
 }
 
 // New validates the upstream configuration and builds a server. It never
@@ -105,132 +105,57 @@ func New(opts Options) (*Server, error) {
 			s.defaultUpstream = u
 		}
 	}
+	s.handler = s.routes()
 	return s, nil
 }
 
-// ServeHTTP routes: /v2/ is the OCI API; /metrics, /healthz and /readyz are
-// for operators.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/token" && s.access != nil {
-		s.serveToken(w, r)
-		return
-	}
-	if refuseBody(w, r) {
-		return
-	}
-	switch r.URL.Path {
-	case "/metrics", "/readyz":
-		if !s.operator(w, r) {
-			return
-		}
-	}
-	if !strings.HasPrefix(r.URL.Path, "/v2") {
-		s.serveOperator(w, r)
-		return
-	}
-	s.serveAPI(w, r)
-}
+// ServeHTTP serves the server's handler chain; see routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // OperatorHandler serves /metrics, /healthz and /readyz without client
 // authentication, for a listener of their own.
-func (s *Server) OperatorHandler() http.Handler { return http.HandlerFunc(s.serveOperator) }
+func (s *Server) OperatorHandler() http.Handler { return s.operatorMux() }
 
-func (s *Server) serveOperator(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/metrics":
-		promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
-		return
-	case "/healthz":
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ok\n"))
-		return
-	case "/readyz":
-		w.Header().Set("Content-Type", "text/plain")
-		if s.ready != nil {
-			if err := s.ready(); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
-				return
-			}
-		}
-		_, _ = w.Write([]byte("ready\n"))
-		return
-	}
-	http.NotFound(w, r)
-}
-
-// serveAPI answers the OCI distribution API under /v2/.
+// serveAPI answers the OCI distribution API under /v2/ for a request the
+// middlewares have logged, checked and authenticated: route, authorize,
+// dispatch.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v2" && !strings.HasPrefix(r.URL.Path, "/v2/") {
-		http.NotFound(w, r)
-		return
-	}
-	start := time.Now()
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	info := &requestInfo{}
-	defer func() {
-		// A handler that aborts (bad bytes from upstream) panics with
-		// http.ErrAbortHandler; account for it, then let net/http close
-		// the connection.
-		p := recover()
-		if p != nil {
-			rec.aborted = true
-		}
-		s.accessLog(r, rec, info, time.Since(start))
-		if p != nil {
-			panic(p)
-		}
-	}()
-	rec.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		info.setErr(writeError(rec, r, errUnsupported(fmt.Sprintf(
-			"trustproxy is a read-only verifying proxy: %s is not supported (push to the upstream registry instead)", r.Method))))
-		return
-	}
-	p, oerr := s.authenticate(rec, r)
-	info.principal = p.String()
-	if rerr := s.limitRate(r, p); rerr != nil {
-		oerr = rerr
-	}
-	if oerr != nil {
-		info.setErr(writeError(rec, r, oerr))
-		return
-	}
+	info := requestInfoFrom(r.Context())
 	rt, oerr := s.routeRequest(r)
 	if oerr == nil {
-		oerr = s.authorize(rec, r, p, rt)
+		oerr = s.authorize(w, r, principalFrom(r.Context()), rt)
 	}
 	if oerr != nil {
-		info.setErr(writeError(rec, r, oerr))
+		info.setErr(writeError(w, r, oerr))
 		return
 	}
 	if rt.upstream != nil {
 		info.upstream, info.repo, info.ref = rt.upstream.name, rt.repo, rt.ref
 		if rt.viaNS {
-			rec.Header().Set("OCI-Namespace", rt.upstream.name)
+			w.Header().Set("OCI-Namespace", rt.upstream.name)
 		}
 	}
 	var err error
 	switch rt.kind {
 	case kindBase:
-		rec.Header().Set("Content-Type", "application/json")
-		_, _ = rec.Write([]byte("{}"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
 	case kindManifest:
 		info.kind = "manifest"
-		err = s.serveManifest(rec, r, rt, info)
+		err = s.serveManifest(w, r, rt, info)
 	case kindBlob:
 		info.kind = "blob"
-		err = s.serveBlob(rec, r, rt, info)
+		err = s.serveBlob(w, r, rt, info)
 	case kindTags:
 		info.kind = "tags"
-		err = s.serveTags(rec, r, rt, info)
+		err = s.serveTags(w, r, rt, info)
 	case kindUpload:
 		err = errUnsupported("trustproxy is a read-only verifying proxy: uploads are not supported (push to the upstream registry instead)")
 	case kindReferrers:
 		err = &ociError{Status: http.StatusNotFound, Code: "UNSUPPORTED", Message: "trustproxy does not serve the referrers API"}
 	}
 	if err != nil {
-		info.setErr(writeError(rec, r, err))
+		info.setErr(writeError(w, r, err))
 	}
 }
 
