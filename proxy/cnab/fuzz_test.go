@@ -3,6 +3,8 @@ package cnab
 import (
 	"encoding/json"
 	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // FuzzStrictJSON: what checkStrictJSON accepts is one valid JSON object.
@@ -38,7 +40,7 @@ func FuzzParseBundleJSON(f *testing.F) {
 // FuzzParseConfigManifest and FuzzDecodeIndex: the cnab-to-oci config
 // manifest and bundle index come from the upstream.
 func FuzzParseConfigManifest(f *testing.F) {
-	f.Add(MediaTypeOCIManifest, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.cnab.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":10},"layers":[]}`))
+	f.Add(ocispec.MediaTypeImageManifest, []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.cnab.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":10},"layers":[]}`))
 	f.Add("application/vnd.docker.distribution.manifest.v2+json", []byte(`{"schemaVersion":2}`))
 	f.Fuzz(func(t *testing.T, mt string, b []byte) { _, _ = parseConfigManifest(mt, b) })
 }
