@@ -18,7 +18,7 @@ import (
 // stopped, and trustproxy serves from the migrated repository: every tag
 // that verified in Notary still verifies, nothing else does.
 func TestImportNotaryThenRetireTheServer(t *testing.T) {
-	srv := testenv.NewNotaryServer(t)
+	srv := testenv.NewNotaryServerTLS(t)
 	up := testenv.NewRegistry(t)
 	one := up.PushRandomImage(t, "acme/app:1.0", 1024, 2, types.OCIManifestSchema1)
 	two := up.PushRandomImage(t, "acme/app:2.0", 1024, 1, types.DockerManifestSchema2)
@@ -34,7 +34,7 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 		}
 		return b
 	}
-	dct := testenv.NewNotarySigner(t, srv.URL)
+	dct := testenv.NewNotarySignerFor(t, srv)
 	gun := up.Host + "/acme/app"
 	dct.Init(gun)
 	dct.AddReleases(gun)
@@ -47,7 +47,7 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 	rsaKey := rsaInTotoKeys(t)
 	goodLayout, goodLinks, owner := writeSupplyChainFor(t, filepath.Join(dir, "good"), "bundle.json", testenv.SignyBundleDigest.Encoded(), rsaKey)
 	badLayout, badLinks, badOwner := writeSupplyChainFor(t, filepath.Join(dir, "bad"), "bundle.json", strings.Repeat("0", 64), rsaKey)
-	signy := testenv.NewNotarySigner(t, srv.URL)
+	signy := testenv.NewNotarySignerFor(t, srv)
 	bundleGUN := sup.Host + "/cnab/thin-bundle"
 	signy.Init(bundleGUN)
 	signy.Sign(bundleGUN, "v1", vec.BundleJSON, "targets", signyPayload(t, goodLayout, goodLinks, owner))
@@ -57,7 +57,7 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 	if _, stderr, err := runTrustArgs(t, vars, "init", "--repo", "{repo}", "--keys", "{keys}"); err != nil {
 		t.Fatalf("trust init: %v\n%s", err, stderr)
 	}
-	out, stderr, err := runTrustArgs(t, vars, "import-notary", "--server", srv.URL, "--gun", gun,
+	out, stderr, err := runTrustArgs(t, vars, "import-notary", "--server", srv.URL, "--ca", srv.CAFile, "--gun", gun,
 		"--root-key-id", dct.RootKeyID(gun), "--repo", "{repo}", "--keys", "{keys}", "--publish")
 	t.Logf("import %s:\n%s%s", gun, out, stderr)
 	if err == nil || !strings.Contains(err.Error(), "1 tag(s)") ||
@@ -65,7 +65,7 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 		!strings.Contains(out, "refused alice: signed only by delegation targets/alice") || !strings.Contains(out, "published") {
 		t.Fatalf("import of the DCT collection: %v", err)
 	}
-	out, stderr, err = runTrustArgs(t, vars, "import-notary", "--server", srv.URL, "--gun", bundleGUN,
+	out, stderr, err = runTrustArgs(t, vars, "import-notary", "--server", srv.URL, "--ca", srv.CAFile, "--gun", bundleGUN,
 		"--root-cert", writeFileIn(t, dir, "signy-root.crt", signy.RootCert(bundleGUN)), "--content", "bundle",
 		"--layout-key", owner, "--layout-key", badOwner, "--repo", "{repo}", "--keys", "{keys}", "--publish")
 	t.Logf("import %s:\n%s%s", bundleGUN, out, stderr)
@@ -79,13 +79,13 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 	if _, stderr, err := runTrustArgs(t, scratch, "init", "--repo", "{repo}", "--keys", "{keys}"); err != nil {
 		t.Fatalf("trust init: %v\n%s", err, stderr)
 	}
-	if out, _, err := runTrustArgs(t, scratch, "import-notary", "--server", srv.URL, "--gun", bundleGUN, "--content", "bundle",
+	if out, _, err := runTrustArgs(t, scratch, "import-notary", "--server", srv.URL, "--ca", srv.CAFile, "--gun", bundleGUN, "--content", "bundle",
 		"--root-key-id", signy.RootKeyID(bundleGUN), "--repo", "{repo}"); err == nil ||
 		!strings.Contains(out, "refused v1: its Signy in-toto payload's layout key is not one of the pinned layout keys") {
 		t.Fatalf("import without a pinned layout key: %v\n%s", err, out)
 	}
 	// A wrong pin migrates nothing.
-	if out, _, err := runTrustArgs(t, vars, "import-notary", "--server", srv.URL, "--gun", gun,
+	if out, _, err := runTrustArgs(t, vars, "import-notary", "--server", srv.URL, "--ca", srv.CAFile, "--gun", gun,
 		"--root-key-id", signy.RootKeyID(bundleGUN), "--repo", "{repo}"); err == nil || !strings.Contains(err.Error(), "does not match the root pinned") {
 		t.Fatalf("import with a wrong pin: %v\n%s", err, out)
 	}

@@ -17,6 +17,8 @@ type notaryC struct {
 	Pins    []notaryPinC `json:"pins"`
 	Refresh duration     `json:"refresh"`
 	Timeout duration     `json:"timeout"`
+	// CA is a PEM file the server's TLS certificate must chain to.
+	CA string `json:"ca"`
 }
 
 type notaryPinC struct {
@@ -36,6 +38,7 @@ func (n *notaryC) validate(name string, t trustC, abs func(string) string) error
 	if len(n.Pins) == 0 {
 		return fmt.Errorf("trust.%s.notary.pins: required: GUN patterns with rootKeyIDs or rootCerts (trustproxy never trusts on first use)", name)
 	}
+	n.CA = abs(n.CA)
 	for i := range n.Pins {
 		for j, p := range n.Pins[i].RootCerts {
 			n.Pins[i].RootCerts[j] = abs(p)
@@ -48,6 +51,13 @@ func (n *notaryC) validate(name string, t trustC, abs func(string) string) error
 func openNotary(name string, n *notaryC, state string, log *zap.Logger) (*notary.Source, error) {
 	cfg := notary.Config{Name: name, URL: n.URL, StateDir: filepath.Join(state, "trust", name),
 		Refresh: time.Duration(n.Refresh), Timeout: time.Duration(n.Timeout)}
+	if n.CA != "" {
+		b, err := os.ReadFile(n.CA)
+		if err != nil {
+			return nil, fmt.Errorf("trust.%s.notary.ca: %w", name, err)
+		}
+		cfg.CA = b
+	}
 	for i, p := range n.Pins {
 		pin := notary.Pin{GUN: p.GUN, RootKeyIDs: p.RootKeyIDs, Content: p.Content}
 		for _, f := range p.RootCerts {

@@ -18,7 +18,7 @@ import (
 // CLI the way DCT (targets/releases) and Signy (bundle.json in targets)
 // do, pulled through trustproxy from real registries.
 func TestNotaryThroughTheProxy(t *testing.T) {
-	srv := testenv.NewNotaryServer(t)
+	srv := testenv.NewNotaryServerTLS(t) // https with a private CA, as DCT requires
 	up := testenv.NewRegistry(t)
 	signed := up.PushRandomImage(t, "acme/app:1.0", 1024, 2, types.OCIManifestSchema1)
 	up.PushRandomImage(t, "acme/app:unsigned", 1024, 1, types.OCIManifestSchema1)
@@ -27,7 +27,7 @@ func TestNotaryThroughTheProxy(t *testing.T) {
 	sup, vec := testenv.NewRegistryWithSignyVector(t, "cnab/thin-bundle:v1")
 
 	// DCT: `docker trust signer add` + `docker push` with content trust.
-	dct := testenv.NewNotarySigner(t, srv.URL)
+	dct := testenv.NewNotarySignerFor(t, srv)
 	gun := up.Host + "/acme/app"
 	dct.Init(gun)
 	dct.AddReleases(gun)
@@ -37,12 +37,12 @@ func TestNotaryThroughTheProxy(t *testing.T) {
 	}
 	dct.Sign(gun, "1.0", raw, "targets/releases", nil)
 	// Another collection whose root is not the one pinned for it.
-	impostor := testenv.NewNotarySigner(t, srv.URL)
+	impostor := testenv.NewNotarySignerFor(t, srv)
 	impostor.Init(up.Host + "/impostor/app")
 	impostorRaw, _ := crane.Manifest(up.Host+"/impostor/app:1.0", crane.Insecure)
 	impostor.Sign(up.Host+"/impostor/app", "1.0", impostorRaw, "targets", nil)
 	// Signy: `signy sign bundle.json <ref>` signs the bundle.json bytes.
-	signy := testenv.NewNotarySigner(t, srv.URL)
+	signy := testenv.NewNotarySignerFor(t, srv)
 	bundleGUN := sup.Host + "/cnab/thin-bundle"
 	signy.Init(bundleGUN)
 	signy.Sign(bundleGUN, "v1", vec.BundleJSON, "targets", nil)
@@ -58,12 +58,14 @@ trust:
   dct:
     notary:
       url: %q
+      ca: %q
       pins:
         - {gun: %q, rootKeyIDs: [%q]}
         - {gun: %q, rootKeyIDs: [%q]}
   signy:
     notary:
       url: %q
+      ca: %q
       pins:
         - {gun: %q, rootKeyIDs: [%q], content: bundle}
 policy:
@@ -71,8 +73,8 @@ policy:
     - {name: acme, match: "up/**", mode: enforce, trust: dct, trustName: "%s/{repo}"}
     - {name: bundles, match: "signy/**", mode: enforce, trust: signy, trustName: "%s/{repo}"}
 `, filepath.Join(dir, "state"), up.URL, sup.URL,
-		srv.URL, up.Host+"/acme/*", dct.RootKeyID(gun), up.Host+"/impostor/*", dct.RootKeyID(gun),
-		srv.URL, bundleGUN, signy.RootKeyID(bundleGUN), up.Host, sup.Host))
+		srv.URL, srv.CAFile, up.Host+"/acme/*", dct.RootKeyID(gun), up.Host+"/impostor/*", dct.RootKeyID(gun),
+		srv.URL, srv.CAFile, bundleGUN, signy.RootKeyID(bundleGUN), up.Host, sup.Host))
 
 	wantDigest, _ := signed.Digest()
 	pull := func(ref string) (string, error) {

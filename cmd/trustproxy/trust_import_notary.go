@@ -20,6 +20,7 @@ func newTrustImportNotaryCmd() *cobra.Command {
 		certFiles  []string
 		layoutKeys []string
 		state      string
+		caFile     string
 		now        bool
 	)
 	cmd := &cobra.Command{
@@ -58,6 +59,7 @@ repository's keys, after which the Notary server may be retired.`,
 				}
 				o.LayoutKeys = append(o.LayoutKeys, b)
 			}
+			var err error
 			if state == "" {
 				dir, err := os.MkdirTemp("", "trustproxy-import-notary-")
 				if err != nil {
@@ -66,7 +68,13 @@ repository's keys, after which the Notary server may be retired.`,
 				defer os.RemoveAll(dir)
 				state = dir
 			}
-			src, err := notary.Open(notary.Config{Name: "import", URL: server, StateDir: state, Pins: []notary.Pin{pin}}, notary.Options{})
+			cfg := notary.Config{Name: "import", URL: server, StateDir: state, Pins: []notary.Pin{pin}}
+			if caFile != "" {
+				if cfg.CA, err = os.ReadFile(caFile); err != nil {
+					return fmt.Errorf("--ca: %w", err)
+				}
+			}
+			src, err := notary.Open(cfg, notary.Options{})
 			if err != nil {
 				return err
 			}
@@ -100,6 +108,7 @@ repository's keys, after which the Notary server may be retired.`,
 	fl.StringSliceVar(&layoutKeys, "layout-key", nil, "pinned in-toto layout key `FILE` for Signy payloads (repeatable)")
 	fl.StringVar(&o.TrustName, "name", "", "trust `NAME` of the migrated targets (default: the GUN)")
 	fl.StringVar(&o.Role, "role", "", "targets `ROLE` for the tags (default: the most specific role delegated the name, else targets)")
+	fl.StringVar(&caFile, "ca", "", "PEM `FILE` of the CA the server's TLS certificate must chain to (default: system roots)")
 	fl.StringVar(&state, "state", "", "keep the verified Notary metadata in `DIR` (default: a temporary directory)")
 	fl.BoolVar(&now, "publish", false, "publish right away (needs --keys)")
 	_ = cmd.MarkFlagRequired("server")

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -32,12 +33,27 @@ import (
 // every delegation publish, so tests use Debian's binary.
 type NotaryServer struct {
 	URL string
-	cmd *exec.Cmd
+	// CA and CAFile are the PEM CA of a TLS server (NewNotaryServerTLS).
+	CA     []byte
+	CAFile string
+	cmd    *exec.Cmd
 }
 
 // NewNotaryServer starts notary-server on a free loopback port; it stops
 // with the test. A missing binary skips the test, or fails it in CI.
 func NewNotaryServer(t testing.TB) *NotaryServer {
+	t.Helper()
+	return newNotaryServer(t, false)
+}
+
+// NewNotaryServerTLS is NewNotaryServer serving https with a certificate
+// for 127.0.0.1 from a fresh CA (s.CA), as `docker trust` requires.
+func NewNotaryServerTLS(t testing.TB) *NotaryServer {
+	t.Helper()
+	return newNotaryServer(t, true)
+}
+
+func newNotaryServer(t testing.TB, withTLS bool) *NotaryServer {
 	t.Helper()
 	bin, err := exec.LookPath("notary-server")
 	if err != nil {
@@ -53,12 +69,29 @@ func NewNotaryServer(t testing.TB) *NotaryServer {
 	addr := l.Addr().String()
 	l.Close()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{"server":{"http_addr":%q},"trust_service":{"type":"local","key_algorithm":"ecdsa"},"storage":{"backend":"memory"},"logging":{"level":"error"}}`, addr)
+	s := &NotaryServer{URL: "http://" + addr}
+	tlsKeys := ""
+	var client = http.DefaultClient
+	if withTLS {
+		ca, certPEM, keyPEM := loopbackCert(t)
+		s.URL, s.CA, s.CAFile = "https://"+addr, ca, filepath.Join(dir, "ca.crt")
+		certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		for p, b := range map[string][]byte{s.CAFile: ca, certFile: certPEM, keyFile: keyPEM} {
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tlsKeys = fmt.Sprintf(`,"tls_cert_file":%q,"tls_key_file":%q`, certFile, keyFile)
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	cfg := fmt.Sprintf(`{"server":{"http_addr":%q%s},"trust_service":{"type":"local","key_algorithm":"ecdsa"},"storage":{"backend":"memory"},"logging":{"level":"error"}}`, addr, tlsKeys)
 	cfgPath := filepath.Join(dir, "server.json")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &NotaryServer{URL: "http://" + addr, cmd: exec.Command(bin, "-config", cfgPath)}
+	s.cmd = exec.Command(bin, "-config", cfgPath)
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +102,7 @@ func NewNotaryServer(t testing.TB) *NotaryServer {
 	}
 	t.Cleanup(s.Stop)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(s.URL + "/_notary_server/health")
+		resp, err := client.Get(s.URL + "/_notary_server/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -91,6 +124,41 @@ func (s *NotaryServer) Stop() {
 	}
 }
 
+// loopbackCert makes a CA and a server certificate for 127.0.0.1 it signs.
+func loopbackCert(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "notary test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
 // NotarySigner drives the real `notary` CLI against a server the way
 // Docker Content Trust and Signy publish: a root key and a targets key per
 // collection, the snapshot key handed to the server, and optionally a
@@ -99,16 +167,34 @@ type NotarySigner struct {
 	t      testing.TB
 	server string
 	dir    string
+	client *http.Client
+	caFile string
 }
 
 // NewNotarySigner uses a fresh trust directory (its own root key).
 func NewNotarySigner(t testing.TB, server string) *NotarySigner {
-	return &NotarySigner{t: t, server: server, dir: t.TempDir()}
+	return &NotarySigner{t: t, server: server, dir: t.TempDir(), client: http.DefaultClient}
+}
+
+// NewNotarySignerFor is NewNotarySigner for s, trusting its CA if it has one.
+func NewNotarySignerFor(t testing.TB, s *NotaryServer) *NotarySigner {
+	n := NewNotarySigner(t, s.URL)
+	if s.CAFile != "" {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(s.CA)
+		n.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		n.caFile = s.CAFile
+	}
+	return n
 }
 
 // Run runs the notary CLI and returns its combined output.
 func (n *NotarySigner) Run(args ...string) (string, error) {
-	cmd := exec.Command("notary", append([]string{"-s", n.server, "-d", n.dir}, args...)...)
+	global := []string{"-s", n.server, "-d", n.dir}
+	if n.caFile != "" {
+		global = append(global, "--tlscacert", n.caFile)
+	}
+	cmd := exec.Command("notary", append(global, args...)...)
 	cmd.Env = append(os.Environ(), "NOTARY_ROOT_PASSPHRASE=root-pass", "NOTARY_TARGETS_PASSPHRASE=targets-pass",
 		"NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass", "NOTARY_DELEGATION_PASSPHRASE=delegation-pass")
 	out, err := cmd.CombinedOutput()
@@ -206,7 +292,7 @@ func (n *NotarySigner) Remove(gun, tag, role string) {
 // trust pin names (not the private key ID `notary key list` shows).
 func (n *NotarySigner) RootKeyID(gun string) string {
 	n.t.Helper()
-	resp, err := http.Get(n.server + "/v2/" + gun + "/_trust/tuf/root.json")
+	resp, err := n.client.Get(n.server + "/v2/" + gun + "/_trust/tuf/root.json")
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -232,7 +318,7 @@ func (n *NotarySigner) RootKeyID(gun string) string {
 func (n *NotarySigner) RootCert(gun string) []byte {
 	n.t.Helper()
 	id := n.RootKeyID(gun)
-	resp, err := http.Get(n.server + "/v2/" + gun + "/_trust/tuf/root.json")
+	resp, err := n.client.Get(n.server + "/v2/" + gun + "/_trust/tuf/root.json")
 	if err != nil {
 		n.t.Fatal(err)
 	}

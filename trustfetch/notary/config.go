@@ -2,6 +2,7 @@ package notary
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -44,6 +45,9 @@ type Config struct {
 	Refresh time.Duration
 	// Timeout bounds one load of one GUN (default 1m).
 	Timeout time.Duration
+	// CA, if set, is the PEM certificate(s) the server's TLS certificate
+	// must chain to instead of the system's roots (a private Notary server).
+	CA []byte
 }
 
 // Pin pins the root of the GUNs GUN matches.
@@ -64,8 +68,9 @@ type Pin struct {
 // resolved is a validated Config with defaults applied.
 type resolved struct {
 	Config
-	url  *url.URL
-	pins []resolvedPin // most specific first
+	url   *url.URL
+	pins  []resolvedPin // most specific first
+	roots *x509.CertPool
 }
 
 type resolvedPin struct {
@@ -88,6 +93,12 @@ func (c Config) resolve() (resolved, error) {
 		return fail("URL: %q is not an http(s) URL of a Notary server", c.URL)
 	}
 	r.url = u
+	if len(c.CA) > 0 {
+		r.roots = x509.NewCertPool()
+		if !r.roots.AppendCertsFromPEM(c.CA) {
+			return fail("CA: no PEM certificate in it")
+		}
+	}
 	if c.StateDir == "" {
 		return fail("StateDir: required (keeps verified metadata so rollback protection survives restarts)")
 	}

@@ -2,6 +2,7 @@ package notary
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,9 +71,14 @@ func Open(cfg Config, opts Options) (*Source, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+	switch {
+	case opts.HTTPClient != nil && opts.HTTPClient.Transport != nil:
 		s.rt = opts.HTTPClient.Transport
-	} else {
+	case rc.roots != nil:
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: rc.roots, MinVersion: tls.VersionTLS12}
+		s.rt = tr
+	default:
 		s.rt = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	return s, nil

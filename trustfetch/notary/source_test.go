@@ -310,3 +310,28 @@ func TestSourceLoadsAGUNOnce(t *testing.T) {
 		t.Fatalf("%d timestamp.json requests for 8 concurrent first requests, want 1", fe.timestamps)
 	}
 }
+
+// A private Notary server over https: trusted through Config.CA, refused
+// with the system roots alone.
+func TestSourceTLSWithPrivateCA(t *testing.T) {
+	srv := testenv.NewNotaryServerTLS(t)
+	signer := testenv.NewNotarySignerFor(t, srv)
+	signer.Init(appGUN)
+	signer.Sign(appGUN, "1.0", []byte("x"), "targets", nil)
+	pin := Pin{GUN: appGUN, RootKeyIDs: []string{signer.RootKeyID(appGUN)}}
+	ctx := context.Background()
+
+	s, err := Open(Config{Name: "dct", URL: srv.URL, StateDir: t.TempDir(), Pins: []Pin{pin}, CA: srv.CA}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix, err := s.IndexFor(ctx, appGUN); err != nil {
+		t.Fatal(err)
+	} else if _, ok := ix.Lookup(appGUN + ":1.0"); !ok {
+		t.Fatal("tag 1.0 missing")
+	}
+	noCA := openSource(t, srv.URL, t.TempDir(), nil, pin)
+	if _, err := noCA.IndexFor(ctx, appGUN); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA: %v; want a certificate error", err)
+	}
+}
