@@ -11,10 +11,12 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/trustproxy/trustproxy/policy"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
@@ -76,6 +78,7 @@ func ExportTar(ctx context.Context, w io.Writer, o ExportOptions) (*Index, error
 type exporter struct {
 	o        ExportOptions
 	out      sink
+	mu       sync.Mutex // guards progress
 	progress Progress
 }
 
@@ -194,13 +197,23 @@ func (x *exporter) writeTree(ctx context.Context, subj policy.Subject, dg digest
 			return err
 		}
 	}
+	// Layers are copied concurrently where the sink allows it (a
+	// directory); a tar stream takes them one after the other.
+	var todo []ocispec.Descriptor
+	queued := map[digest.Digest]bool{}
 	for _, b := range refs.blobs {
-		if x.out.has(blobName(b.Digest)) {
-			continue
+		if !queued[b.Digest] && !x.out.has(blobName(b.Digest)) {
+			queued[b.Digest] = true
+			todo = append(todo, b)
 		}
-		if err := x.copyBlob(ctx, subj, b); err != nil {
-			return err
-		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(x.out.parallel())
+	for _, b := range todo {
+		g.Go(func() error { return x.copyBlob(gctx, subj, b) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return x.put(blobName(dg), int64(len(body)), bytes.NewReader(body))
 }
@@ -227,6 +240,8 @@ func (x *exporter) put(name string, size int64, r io.Reader) error {
 	if err := x.out.put(name, size, r); err != nil {
 		return err
 	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	x.progress.Objects++
 	x.progress.Bytes += size
 	if x.o.Progress != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,8 @@ type sink interface {
 	// has reports whether the file was already written (or, for a
 	// directory, already present from an earlier export).
 	has(name string) bool
+	// parallel is how many puts may run at once.
+	parallel() int
 	close() error
 }
 
@@ -26,8 +29,11 @@ type sink interface {
 // at all (written aside, then renamed).
 type dirSink struct {
 	root string
+	mu   sync.Mutex
 	seen map[string]bool
 }
+
+func (d *dirSink) parallel() int { return 4 }
 
 func newDirSink(root string) (*dirSink, error) {
 	if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(blobsDir)), 0o755); err != nil {
@@ -37,7 +43,10 @@ func newDirSink(root string) (*dirSink, error) {
 }
 
 func (d *dirSink) has(name string) bool {
-	if d.seen[name] {
+	d.mu.Lock()
+	seen := d.seen[name]
+	d.mu.Unlock()
+	if seen {
 		return true
 	}
 	_, err := os.Stat(filepath.Join(d.root, filepath.FromSlash(name)))
@@ -70,7 +79,9 @@ func (d *dirSink) put(name string, size int64, r io.Reader) error {
 		_ = os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	d.mu.Lock()
 	d.seen[name] = true
+	d.mu.Unlock()
 	return nil
 }
 
@@ -90,6 +101,8 @@ func newTarSink(w io.Writer) *tarSink {
 }
 
 func (t *tarSink) has(name string) bool { return t.seen[name] }
+
+func (t *tarSink) parallel() int { return 1 }
 
 func (t *tarSink) mkdir(dir string) error {
 	if dir == "." || t.dirs[dir] {

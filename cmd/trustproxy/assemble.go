@@ -28,6 +28,7 @@ type instance struct {
 	server *proxy.Server
 	policy *policy.Engine
 	access *access.Authority // nil: no client authentication
+	cache  *cache.Cache
 	trusts map[string]*trustfetch.Repository
 	// notaries load GUNs on demand, so they do not hold up readiness.
 	notaries []*notary.Source
@@ -141,7 +142,7 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 	if err != nil {
 		return nil, err
 	}
-	return &instance{config: c, server: srv, policy: engine, access: authority, trusts: trusts, notaries: notaries, log: log}, nil
+	return &instance{config: c, server: srv, policy: engine, access: authority, cache: store, trusts: trusts, notaries: notaries, log: log}, nil
 }
 
 // buildPolicy maps the policy section onto policy.Config, reading pinned

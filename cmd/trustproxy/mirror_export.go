@@ -56,6 +56,7 @@ rule's trust data vouches for are exported.`,
 			}
 			hs := &http.Server{Handler: in.server, ReadHeaderTimeout: time.Minute}
 			go hs.Serve(ln)
+			defer in.cache.Close() // after the server: stops commits still running when the export is done
 			defer hs.Close()
 			trusts := map[string]mirror.MetadataExporter{}
 			for n, t := range in.trusts {

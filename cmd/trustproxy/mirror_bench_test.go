@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/trustproxy/trustproxy/internal/testenv"
+)
+
+// BenchmarkMirror measures export and import side by side with skopeo
+// moving the same content the same way (README: Performance):
+//
+//	export                    registry → trustproxy (verifying, cold cache) → OCI layout
+//	skopeo-to-oci             registry → OCI layout
+//	import                    OCI layout → verify everything → filesystem cache
+//	skopeo-oci-to-registry    OCI layout → a local registry (filesystem)
+//
+// One image of 4 × 32 MiB layers. B/op shows that memory does not grow
+// with the content (streaming).
+func BenchmarkMirror(b *testing.B) {
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		testenv.SkipOrFail(b, "skopeo is not installed")
+	}
+	m := &mirrorSides{dir: b.TempDir(), up: testenv.NewRegistry(b)}
+	m.repo, m.keys = filepath.Join(m.dir, "repo"), filepath.Join(m.dir, "keys")
+	img := m.up.PushRandomImage(b, "acme/big:1.0", 32<<20, 4, types.OCIManifestSchema1)
+	var size int64
+	ls, _ := img.Layers()
+	for _, l := range ls {
+		n, _ := l.Size()
+		size += n
+	}
+	runTrustB(b, "init", "--repo", m.repo, "--keys", m.keys)
+	runTrustB(b, "add", m.up.Host+"/acme/big:1.0", "--repo", m.repo, "--keys", m.keys, "--insecure", "--name", "up/acme/big", "--publish")
+	m.online = onlineConfigB(b, m)
+	exported := filepath.Join(m.dir, "export")
+	if err := runCommand(b.Context(), "mirror", []string{"export", "--config", m.online, "--out", exported, "up/acme/big:1.0"}, os.Stderr, os.Stderr); err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("export", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			out, cfg := filepath.Join(b.TempDir(), "x"), onlineConfigB(b, m) // a cold proxy cache each time
+			b.StartTimer()
+			if err := runCommand(b.Context(), "mirror", []string{"export", "--config", cfg, "--out", out, "up/acme/big:1.0"}, os.Stderr, os.Stderr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("skopeo-to-oci", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			out := filepath.Join(b.TempDir(), "x")
+			if o, err := exec.Command("skopeo", "copy", "--src-tls-verify=false", "docker://"+m.up.Host+"/acme/big:1.0", "oci:"+out+":big").CombinedOutput(); err != nil {
+				b.Fatalf("%v\n%s", err, o)
+			}
+		}
+	})
+	b.Run("import", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			cfg, _ := offlineConfigB(b, m)
+			b.StartTimer()
+			if err := runCommand(b.Context(), "mirror", []string{"import", "--config", cfg, exported}, os.Stderr, os.Stderr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("skopeo-oci-to-registry", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			b.StopTimer()
+			dst := testenv.NewRegistryWithStorage(b, configuration.Storage{"filesystem": configuration.Parameters{"rootdirectory": b.TempDir()}})
+			b.StartTimer()
+			if o, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+exported+":up/acme/big:1.0", "docker://"+dst.Host+"/acme/big:1.0").CombinedOutput(); err != nil {
+				b.Fatalf("%v\n%s", err, o)
+			}
+		}
+	})
+}
+
+func runTrustB(b *testing.B, args ...string) {
+	b.Helper()
+	if err := runTrust(b.Context(), args, os.Stderr, os.Stderr); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func onlineConfigB(b *testing.B, m *mirrorSides) string {
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "online.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+storage: {filesystem: {rootdirectory: %q}}
+state: %q
+upstreams: [{name: up, url: %q}]
+trust: {corp: {metadata: %q, root: %q}}
+policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}]}
+`, filepath.Join(dir, "cache"), filepath.Join(dir, "state"), m.up.URL, filepath.Join(m.repo, "metadata"), m.rootPath())), 0o644)
+	return cfg
+}
+
+func offlineConfigB(b *testing.B, m *mirrorSides) (string, string) {
+	root := b.TempDir()
+	cfg := filepath.Join(root, "offline.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+storage: {filesystem: {rootdirectory: %q}}
+state: %q
+upstreams: [{name: up, url: "http://192.0.2.1:9", offline: true}]
+trust: {corp: {metadata: %q, root: %q}}
+policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}]}
+`, filepath.Join(root, "cache"), filepath.Join(root, "state"), filepath.Join(root, "tuf", "metadata"), m.rootPath())), 0o644)
+	return cfg, root
+}
