@@ -43,6 +43,10 @@ rule's trust data vouches for are exported.`,
 			if err != nil {
 				return err
 			}
+			// The operator exports with the configuration file: client
+			// authentication guards the proxy's listener, not this private
+			// loopback one. Policy applies in full.
+			c.Auth, c.Access = nil, nil
 			rec := mirror.NewRecorder()
 			in, err := assembleWith(ctx, c, log, rec.Wrap)
 			if err != nil {
