@@ -9,8 +9,10 @@
 //
 // A Notary server keeps one TUF repository per GUN, the fully qualified
 // repository name (registry.example/acme/app). A Source loads a GUN the
-// first time policy asks for it (IndexFor) and refreshes every loaded GUN in
-// Run. The Notary target "v1" of GUN g appears in the index as "g:v1", so
+// first time policy asks for it (IndexFor) and refreshes every verified GUN
+// in Run; a GUN that did not verify is retried on request, at most every few
+// seconds. Clients choose repository names, so the GUNs tracked are bounded
+// (4096), and those that never verified are forgotten first. The Notary target "v1" of GUN g appears in the index as "g:v1", so
 // rules and tag pinning work as with any trust repository whose trust name
 // is the GUN.
 //

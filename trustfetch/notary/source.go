@@ -17,6 +17,10 @@ import (
 	"github.com/trustproxy/trustproxy/trustfetch"
 )
 
+// maxGUNs bounds the GUNs a Source tracks: clients choose repository names,
+// so GUNs that never verified are forgotten first when it is reached.
+const maxGUNs = 4096
+
 // retryFailed is how long a GUN whose load failed answers with that
 // failure before a request may try the server again; Run retries anyway.
 const retryFailed = 5 * time.Second
@@ -39,8 +43,9 @@ type Source struct {
 	now func() time.Time
 	rt  http.RoundTripper
 
-	mu   sync.Mutex
-	guns map[string]*gunState
+	mu      sync.Mutex
+	guns    map[string]*gunState
+	maxGUNs int
 }
 
 // gunState is one GUN's verified view.
@@ -63,7 +68,7 @@ func Open(cfg Config, opts Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: rc, log: opts.Logger, now: opts.Now, guns: map[string]*gunState{}}
+	s := &Source{cfg: rc, log: opts.Logger, now: opts.Now, guns: map[string]*gunState{}, maxGUNs: maxGUNs}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -148,6 +153,16 @@ func (s *Source) state(gun string) (*gunState, error) {
 		return nil, &trustfetch.UnavailableError{Repository: s.repoName(gun), Reason: trustfetch.ErrNoTrustData,
 			LastRefresh: fmt.Errorf("no pin in notary trust source %q matches GUN %q (trust is never established on first use)", s.cfg.Name, gun)}
 	}
+	if len(s.guns) >= s.maxGUNs {
+		for g, old := range s.guns {
+			if old.current.Load() == nil {
+				delete(s.guns, g)
+			}
+		}
+		if len(s.guns) >= s.maxGUNs {
+			return nil, fmt.Errorf("notary trust source %q already tracks %d verified GUNs; not loading %q", s.cfg.Name, s.maxGUNs, gun)
+		}
+	}
 	st := &gunState{gun: gun, pin: pin, sem: make(chan struct{}, 1)}
 	s.guns[gun] = st
 	return st, nil
@@ -174,13 +189,17 @@ func (s *Source) unavailable(st *gunState, reason error, ix *trustfetch.Index) e
 	return e
 }
 
-// Refresh reloads every GUN asked for so far. A GUN whose refresh fails
-// keeps its last verified index until that expires.
+// Refresh reloads every GUN that has verified so far. A GUN whose refresh
+// fails keeps its last verified index until that expires. GUNs that never
+// verified (unsigned, wrong root) are retried when a request asks for them,
+// at most every few seconds, not here.
 func (s *Source) Refresh(ctx context.Context) error {
 	s.mu.Lock()
 	states := make([]*gunState, 0, len(s.guns))
 	for _, st := range s.guns {
-		states = append(states, st)
+		if st.current.Load() != nil {
+			states = append(states, st)
+		}
 	}
 	s.mu.Unlock()
 	sort.Slice(states, func(i, j int) bool { return states[i].gun < states[j].gun })

@@ -335,3 +335,27 @@ func TestSourceTLSWithPrivateCA(t *testing.T) {
 		t.Fatalf("without the CA: %v; want a certificate error", err)
 	}
 }
+
+// Clients choose repository names: GUNs that never verified are forgotten
+// first, and the number of GUNs tracked is bounded.
+func TestSourceBoundsTrackedGUNs(t *testing.T) {
+	fe, signer, _ := newCollection(t, "1.0")
+	s := openSource(t, fe.URL, t.TempDir(), nil, Pin{GUN: "registry.example/**", RootKeyIDs: []string{signer.RootKeyID(appGUN)}})
+	s.maxGUNs = 2
+	ctx := context.Background()
+	for _, g := range []string{"registry.example/unsigned/a", "registry.example/unsigned/b"} {
+		if _, err := s.IndexFor(ctx, g); err == nil {
+			t.Fatalf("%s: unsigned GUN verified", g)
+		}
+	}
+	if _, err := s.IndexFor(ctx, appGUN); err != nil {
+		t.Fatalf("a signed GUN after two unsigned ones at the bound: %v", err)
+	}
+	s.maxGUNs = 1
+	if _, err := s.IndexFor(ctx, "registry.example/unsigned/c"); err == nil || !strings.Contains(err.Error(), "already tracks 1 verified GUNs") {
+		t.Fatalf("beyond the bound: %v", err)
+	}
+	if _, err := s.IndexFor(ctx, appGUN); err != nil {
+		t.Fatalf("the verified GUN was forgotten: %v", err)
+	}
+}
