@@ -114,6 +114,14 @@ func TestConfigErrorsSpeakYAML(t *testing.T) {
 		{"rule names a missing upstream", ok + "upstreams: [{name: docker.io, url: 'http://a'}]\npolicy: {rules: [{name: r, match: 'ghcr.io/acme/**', mode: allow}]}\n",
 			`policy.rules[0].match: "ghcr.io/acme/**" starts with upstream "ghcr.io", which is not configured (upstreams: docker.io)`},
 		{"duplicate key", ok + ok + "upstreams: [{name: a, url: 'http://a'}]\n", "line 2: storage: set twice (first on line 1)"},
+		{"unknown key", "listen: x\nbogus: 1\nupstreams: [{name: a, url: 'http://a'}]\nstorage: {inmemory: {}}\n", "line 2: bogus: unknown key"},
+		{"unknown storage key", "storage: {inmemory: {}, colour: red}\nupstreams: [{name: a, url: 'http://a'}]\n", "storage.colour"},
+		{"bad size", "storage: {inmemory: {}, maxsize: lots}\nupstreams: [{name: a, url: 'http://a'}]\n", "storage.maxsize"},
+		{"no upstreams", "storage: {inmemory: {}}\n", "upstreams"},
+		{"bad duration", "storage: {inmemory: {}}\nupstreams: [{name: a, url: 'http://a', timeout: soon}]\n", "duration"},
+		{"trust without root", "storage: {inmemory: {}}\nstate: /tmp/x\nupstreams: [{name: a, url: 'http://a'}]\ntrust: {corp: {metadata: 'http://t'}}\n", "trust.corp.root"},
+		{"filesystem without root", "storage: {filesystem: {}}\nupstreams: [{name: a, url: 'http://a'}]\n", "rootdirectory"},
+		{"bad log level", "log: {level: loud}\nstorage: {inmemory: {}}\nupstreams: [{name: a, url: 'http://a'}]\n", "log.level"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c.yaml")
@@ -122,7 +130,7 @@ func TestConfigErrorsSpeakYAML(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "json") || strings.Contains(err.Error(), "JSON") {
+			if strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "JSON") || strings.Contains(err.Error(), "unmarshal") {
 				t.Errorf("error speaks JSON: %v", err)
 			}
 		})
