@@ -68,6 +68,12 @@ type Options struct {
 	Now func() time.Time
 	// Registerer receives the repository's metrics; nil means none.
 	Registerer prometheus.Registerer
+	// Background makes Open return without contacting the trust server:
+	// it loads the persisted, verified metadata of the state directory
+	// (if any is unexpired) and Run does the first refresh at once. A
+	// server that is down or stalls then never holds up the caller (serve
+	// opens its listener right away).
+	Background bool
 }
 
 // location is where a tree of files lives: an http(s) base URL or a

@@ -2,6 +2,7 @@ package trustfetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -46,6 +47,8 @@ type Repository struct {
 
 	mu      sync.Mutex
 	lastErr error // the last refresh's failure, nil after a success
+	// refreshNow: Open did not refresh (Options.Background); Run does at once.
+	refreshNow bool
 
 	graceWarned atomic.Int64 // unix seconds of the last "serving expired" warning
 }
@@ -98,6 +101,15 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Repository, error) {
 	}
 	if r.metrics, err = newMetrics(r, opts.Registerer); err != nil {
 		return nil, err
+	}
+	if opts.Background {
+		// Serve what the state directory vouches for now; Run asks the
+		// trust server at once, without holding up the caller.
+		r.mu.Lock()
+		r.lastErr = r.startFromStateLocked(ctx, errNotRefreshedYet)
+		r.mu.Unlock()
+		r.refreshNow = true
+		return r, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, openRefreshTimeout)
 	defer cancel()
@@ -154,10 +166,15 @@ func (r *Repository) Refresh(ctx context.Context) error {
 
 	start := time.Now()
 	prev := r.current.Load()
-	ix, verified, err := r.refresh(ctx, prev)
+	ix, verified, err := r.refresh(ctx, prev, false)
 	r.metrics.refreshes.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err != nil && prev == nil && !errors.Is(err, &metadata.ErrRepository{}) {
+		// Unreachable, not refused: a server that serves metadata failing
+		// verification (a rollback, bad signatures) gets no fallback.
+		err = r.startFromStateLocked(ctx, err)
+	}
 	if err != nil {
 		r.metrics.failures.Add(1)
 		err = fmt.Errorf("refresh trust repository %q: %w", r.cfg.Name, err)
@@ -185,13 +202,17 @@ func (r *Repository) Refresh(ctx context.Context) error {
 
 // refresh builds the next index, and the delegated roles it verified (nil
 // when the previous index was reused as it is).
-func (r *Repository) refresh(ctx context.Context, prev *Index) (*Index, map[string]verifiedRole, error) {
+// With local set, nothing is downloaded: only the verified metadata persisted
+// in the state directory is used (verified again against the stored root,
+// expiry checked), see startFromStateLocked.
+func (r *Repository) refresh(ctx context.Context, prev *Index, local bool) (*Index, map[string]verifiedRole, error) {
 	uc, err := config.New(r.metaBase, r.trustedRoot())
 	if err != nil {
 		return nil, nil, err
 	}
-	fetch := &tufFetcher{ctx: ctx, base: ensureSlash(r.metaBase), store: r.meta, maxSize: r.cfg.MaxMetadataBytes}
+	fetch := &tufFetcher{ctx: ctx, base: ensureSlash(r.metaBase), store: r.meta, maxSize: r.cfg.MaxMetadataBytes, offline: local}
 	uc.Fetcher = fetch
+	uc.UnsafeLocalMode = local
 	uc.LocalMetadataDir, uc.LocalTargetsDir = r.metaDir, r.blobDir
 	// go-tuf's own bounds for root (512 kB) and timestamp (16 kB) stay; the
 	// fetcher caps every file at MaxMetadataBytes. These two apply only

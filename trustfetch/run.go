@@ -15,8 +15,12 @@ func (r *Repository) Run(ctx context.Context) {
 	if r.current.Load() == nil {
 		failures = 1 // Open's attempt failed: retry soon
 	}
-	for {
-		t := time.NewTimer(r.nextDelay(failures))
+	for first := true; ; first = false {
+		delay := r.nextDelay(failures)
+		if first && r.refreshNow {
+			delay = 0 // a background Open did not refresh
+		}
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()

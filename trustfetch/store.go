@@ -147,9 +147,13 @@ type tufFetcher struct {
 	base    string // the RemoteMetadataURL given to go-tuf, ending with "/"
 	store   store
 	maxSize int64
+	offline bool // loading persisted state only: every download fails
 }
 
 func (f *tufFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]byte, error) {
+	if f.offline {
+		return nil, fmt.Errorf("download %s: loading persisted trust data only", u)
+	}
 	rel, ok := strings.CutPrefix(u, f.base)
 	if !ok {
 		return nil, fmt.Errorf("download %s: outside the metadata location %s", u, f.base)

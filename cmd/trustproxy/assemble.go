@@ -84,7 +84,8 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 			MaxMetadataBytes: t.MaxMetadataBytes, MaxTargetBytes: t.MaxTargetBytes,
 			AllowExpiredFor: time.Duration(t.AllowExpiredFor),
 		}
-		r, err := trustfetch.Open(ctx, cfg, trustfetch.Options{HTTPClient: client, Logger: log.Named("trust"), Registerer: reg})
+		r, err := trustfetch.Open(ctx, cfg, trustfetch.Options{HTTPClient: client, Logger: log.Named("trust"), Registerer: reg,
+			Background: c.backgroundTrust})
 		if err != nil {
 			return nil, fmt.Errorf("trust.%s: %w", name, err)
 		}
@@ -130,14 +131,7 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 	srv, err := proxy.New(proxy.Options{
 		Upstreams: ups, Policy: engine, Cache: store, Logger: log, Registry: reg,
 		Access: authority, Limits: c.proxyLimits(),
-		Ready: func() error {
-			for name, t := range trusts {
-				if _, err := t.Index(); err != nil {
-					return fmt.Errorf("trust %s: %w", name, err)
-				}
-			}
-			return nil
-		},
+		Ready: func() error { return trustReadiness(trusts) },
 	})
 	if err != nil {
 		return nil, err

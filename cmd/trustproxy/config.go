@@ -35,6 +35,9 @@ type fileConfig struct {
 	Access   []accessRuleConfig `json:"access"`
 	Limits   limitsConfig       `json:"limits"`
 	Operator operatorConfig     `json:"operator"`
+	// backgroundTrust is serve's, not a key: trust repositories start
+	// from their persisted state and refresh in the background.
+	backgroundTrust bool
 }
 
 type tlsConfig struct {

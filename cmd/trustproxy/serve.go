@@ -26,7 +26,9 @@ README's configuration reference). It stops gracefully on SIGINT or SIGTERM.`,
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			in, err := openInstance(ctx, configPath, nil)
+			// The listener opens at once: a trust server that is down or
+			// stalls never keeps it closed (persisted trust data serves).
+			in, err := openInstance(ctx, configPath, func(c *fileConfig) { c.backgroundTrust = true })
 			if err != nil {
 				return err
 			}

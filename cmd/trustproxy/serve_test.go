@@ -16,6 +16,13 @@ import (
 // host:port.
 func startFromConfig(t *testing.T, yaml string) string {
 	t.Helper()
+	return startFromConfigWith(t, yaml, nil)
+}
+
+// startFromConfigWith is startFromConfig with the command's adjustment of
+// the configuration (serve's is func(c) { c.backgroundTrust = true }).
+func startFromConfigWith(t *testing.T, yaml string, tweak func(*fileConfig)) string {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
@@ -24,6 +31,9 @@ func startFromConfig(t *testing.T, yaml string) string {
 	c, err := loadConfig(path)
 	if err != nil {
 		t.Fatalf("config: %v", err)
+	}
+	if tweak != nil {
+		tweak(c)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in, err := assemble(ctx, c, zaptest.NewLogger(t))
