@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -76,6 +77,23 @@ policy:
 		t.Fatalf("first run: %v", err)
 	}
 	readLayers(t, pulled)
+	// Commits follow the last byte: wait until the blobs are in the cache.
+	layers, _ := img.Layers()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		cached := 0
+		for _, l := range layers {
+			d, _ := l.Digest()
+			if _, err := os.Stat(filepath.Join(dir, "cache", "blobs", "sha256", d.Hex[:2], d.Hex, "data")); err == nil {
+				cached++
+			}
+		}
+		if cached == len(layers) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first run never committed its blobs")
+		}
+	}
 
 	stalled.Store(true)
 	up.Close()
