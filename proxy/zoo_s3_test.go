@@ -30,7 +30,7 @@ func TestZooS3PresignedRedirects(t *testing.T) {
 	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: zooUser, Password: zooPass})); err != nil {
 		t.Fatalf("push: %v", err)
 	}
-	e := newEnvFor(t, &testenv.Registry{URL: s3.URL, Host: s3.Host}, envOpts{upstream: func(uc *UpstreamConfig) {
+	e := newEnvFor(t, &testenv.Registry{URL: s3.URL, Host: s3.Host}, envOpts{access: openAccess(t), upstream: func(uc *UpstreamConfig) {
 		uc.Username, uc.Password = zooUser, zooPass
 	}})
 
