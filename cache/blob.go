@@ -76,6 +76,11 @@ func (c *Cache) Blob(ctx context.Context, dgst digest.Digest, expectedSize int64
 		return c.hit(k, size, expectedSize)
 	}
 	dl, joined := c.inflight[dgst]
+	if joined && dl.failed() {
+		// Failed, but not yet out of the map: failures are not
+		// remembered, so this caller starts afresh.
+		joined = false
+	}
 	if !joined {
 		dl = newDownload(dgst, expectedSize)
 		c.inflight[dgst] = dl

@@ -63,6 +63,20 @@ func (dl *download) cancelWhenAbandonedLocked() {
 	}
 }
 
+// failed reports whether the download already ended in an error.
+func (dl *download) failed() bool {
+	select {
+	case <-dl.started:
+		if dl.startErr != nil {
+			return true
+		}
+	default:
+	}
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	return dl.finished && dl.err != nil
+}
+
 func newDownload(dgst digest.Digest, expected int64) *download {
 	return &download{dgst: dgst, expected: expected, size: -1, started: make(chan struct{}), refs: 1}
 }

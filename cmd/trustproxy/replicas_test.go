@@ -249,6 +249,14 @@ func TestReplicasOnS3(t *testing.T) {
 	if n := th.count(sharedLayer); n != 1 {
 		t.Fatalf("%d upstream downloads for 30 concurrent pulls through 3 replicas, want 1", n)
 	}
+	// What one replica cached, another serves with no upstream request: c
+	// never pulled the blob b completed after a was killed.
+	if code, got, err := getDigest(c.url + "/v2/team/killed/blobs/" + killedLayer); code != 200 || got != killedLayer || err != nil {
+		t.Fatalf("pull through c of what b cached: %d %s %v", code, got, err)
+	}
+	if n := th.count(killedLayer); n != 2 {
+		t.Fatalf("%d upstream downloads of the blob b cached, want still 2", n)
+	}
 }
 
 func isNotFound(err error) bool {
