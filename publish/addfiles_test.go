@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/trustproxy/trustproxy/internal/testenv"
 	"github.com/trustproxy/trustproxy/publish"
 )
 
@@ -26,41 +24,6 @@ func linkFiles(n int, salt string) []publish.NewTargetFile {
 			Name: fmt.Sprintf("example.com/app/in-toto-metadata/%064x/step%d-%s.0123abcd.link", 1, i, salt), Data: []byte(body)})
 	}
 	return files
-}
-
-// snapshotDir lists every file under dir with its contents, so that two
-// snapshots compare equal only if nothing changed.
-func snapshotDir(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		out[strings.TrimPrefix(p, dir)] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func diffSnapshots(a, b map[string]string) []string {
-	var d []string
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			d = append(d, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			d = append(d, k)
-		}
-	}
-	sort.Strings(d)
-	return d
 }
 
 // AddTargetFiles stages everything in one edit, and on a refusal or a
@@ -78,12 +41,12 @@ func TestAddTargetFiles(t *testing.T) {
 		t.Fatalf("go-tuf client download of a link: %v", err)
 	}
 
-	before := snapshotDir(t, repoDir)
+	before := testenv.Tree(t, repoDir)
 	bad := append(linkFiles(50, "b"), publish.NewTargetFile{Role: "no-such-role", Name: "example.com/app:x", Data: []byte("x")})
 	if _, err := r.AddTargetFiles(context.Background(), bad); err == nil || !strings.Contains(err.Error(), `no role "no-such-role"`) {
 		t.Fatalf("refused batch: %v", err)
 	}
-	if d := diffSnapshots(before, snapshotDir(t, repoDir)); len(d) > 0 {
+	if d := testenv.TreeDiff(before, testenv.Tree(t, repoDir)); len(d) > 0 {
 		t.Fatalf("a refused batch changed the repository: %v", d)
 	}
 
@@ -92,7 +55,7 @@ func TestAddTargetFiles(t *testing.T) {
 	if _, err := r.AddTargetFiles(ctx, linkFiles(50, "c")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled batch: %v", err)
 	}
-	if d := diffSnapshots(before, snapshotDir(t, repoDir)); len(d) > 0 {
+	if d := testenv.TreeDiff(before, testenv.Tree(t, repoDir)); len(d) > 0 {
 		t.Fatalf("a cancelled batch changed the repository: %v", d)
 	}
 }
@@ -106,7 +69,7 @@ func TestAddTargetFilesStopsWhileWaitingForTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
-	before := snapshotDir(t, repoDir)
+	before := testenv.Tree(t, repoDir)
 	for name, op := range map[string]func(context.Context) error{
 		"add":       func(ctx context.Context) error { _, err := r.AddTargetFiles(ctx, linkFiles(20, "d")); return err },
 		"publish":   func(ctx context.Context) error { _, err := r.Publish(ctx); return err },
@@ -118,7 +81,7 @@ func TestAddTargetFilesStopsWhileWaitingForTheLock(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "another publisher holds it") {
 			t.Fatalf("%s while locked: %v", name, err)
 		}
-		if d := diffSnapshots(before, snapshotDir(t, repoDir)); len(d) > 0 {
+		if d := testenv.TreeDiff(before, testenv.Tree(t, repoDir)); len(d) > 0 {
 			t.Fatalf("a stopped %s changed the repository: %v", name, d)
 		}
 	}

@@ -7,10 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +43,7 @@ func TestTrustAddStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
-	before := treeOf(t, repo)
+	before := testenv.Tree(t, repo)
 
 	ctx, stop := signalContext()
 	defer stop()
@@ -68,33 +66,7 @@ func TestTrustAddStopsOnSIGTERM(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("trust add after SIGTERM: %v (%s%s)", err, stdout.String(), stderr.String())
 	}
-	after := treeOf(t, repo)
-	for name, v := range before {
-		if after[name] != v {
-			t.Errorf("%s changed", name)
-		}
+	if d := testenv.TreeDiff(before, testenv.Tree(t, repo)); len(d) > 0 {
+		t.Errorf("trust add stopped by SIGTERM changed the repository: %v", d)
 	}
-	for name := range after {
-		if _, ok := before[name]; !ok {
-			t.Errorf("%s was added", name)
-		}
-	}
-}
-
-// treeOf maps every file under dir to its contents.
-func treeOf(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		out[strings.TrimPrefix(p, dir)] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -2,14 +2,9 @@ package intoto
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,64 +68,9 @@ func requirePythonInToto(t *testing.T) {
 }
 
 func TestPythonInterop(t *testing.T) {
-	requirePythonInToto(t)
-	dir := t.TempDir()
-	run := func(name string, args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Dir = dir
-		cmd.Stdin = nil // in-toto-keygen must not wait for a password
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	}
-	write := func(name, content string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func(name string) []byte {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	glob := func(pattern string) []byte {
-		t.Helper()
-		m, err := filepath.Glob(filepath.Join(dir, pattern))
-		if err != nil || len(m) != 1 {
-			t.Fatalf("glob %s: %v %v", pattern, m, err)
-		}
-		b, err := os.ReadFile(m[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-
-	// Key generation dominates (RSA 3072 in Python): run the three at once.
-	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	for i, kt := range [][2]string{{"rsa", "owner"}, {"ed25519", "builder"}, {"ecdsa", "packager"}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command("in-toto-keygen", "-t", kt[0], kt[1])
-			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("in-toto-keygen -t %s %s: %v\n%s", kt[0], kt[1], err, out)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
+	w := newPythonWorkdir(t)
+	run, write, read, glob := w.run, w.write, w.read, w.glob
+	w.keygen([2]string{"rsa", "owner"}, [2]string{"ed25519", "builder"}, [2]string{"ecdsa", "packager"})
 
 	write("main.go", "package main\n")
 	run("in-toto-run", "-n", "build", "-k", "builder", "-t", "ed25519", "-m", "main.go", "-p", "app.bin",
