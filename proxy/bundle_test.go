@@ -299,3 +299,21 @@ func TestBundleMissingComponentNotADenial(t *testing.T) {
 		t.Fatalf("missing component: %q, want MANIFEST_UNKNOWN", code)
 	}
 }
+
+// A bundle signed by its bundle.json (or its index) is served from the cache
+// when the registry is down, within the TUF expiry: pulled once, then with
+// the upstream gone, by tag, with every part.
+func TestBundleServedFromCacheWhenRegistryDown(t *testing.T) {
+	for _, byIndex := range []bool{false, true} {
+		te := newTrustEnv(t)
+		p := te.up.PushBundle(t, "acme/bundle:1.0", testenv.SampleBundle(), testenv.BundleOCI)
+		te.signBundle(t, "acme/bundle:1.0", p, byIndex)
+		if code, msg := te.pullBundle(t, "acme/bundle", "1.0"); code != 200 {
+			t.Fatalf("first pull: %d %s", code, msg)
+		}
+		te.up.Close()
+		if code, msg := te.pullBundle(t, "acme/bundle", "1.0"); code != 200 {
+			t.Fatalf("signed by index=%v, registry down: %d %s", byIndex, code, msg)
+		}
+	}
+}

@@ -71,6 +71,9 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 			m, err = s.manifestByDigest(ctx, rt, d.Digest)
 		} else {
 			m, err = s.manifestByTag(ctx, rt, r.Header.Values("Accept"))
+			if err != nil && d.Target != "" {
+				m, err = s.bundleIndexFromCache(ctx, rt, d.Target, err)
+			}
 		}
 	} else {
 		if d := s.policy.PrecheckDigest(subj); !d.Allowed {
@@ -121,6 +124,9 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 	}
 	if bundle != nil {
 		s.coverBundle(ctx, rt, bundle, g)
+		if subj.Tag != "" && d.Digest != m.digest {
+			s.rememberBundleIndex(ctx, rt, d.Target, m.digest)
+		}
 	}
 	info.decision = verdict(d)
 	s.metrics.decisions.WithLabelValues(info.decision).Inc()
