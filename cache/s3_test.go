@@ -308,3 +308,37 @@ func TestS3ClusterMaxSize(t *testing.T) {
 		}
 	}
 }
+
+// A bucket that refuses the lease (here: it does not exist) only costs the
+// coordination: the replica logs it and downloads anyway.
+func TestS3LeaseUnavailableDownloadsAnyway(t *testing.T) {
+	ctx := context.Background()
+	params := s3Bucket(t)
+	missing := map[string]any{}
+	for k, v := range params {
+		missing[k] = v
+	}
+	missing["bucket"] = "no-such-bucket"
+	d, err := factory.Create(ctx, "s3", missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases, err := NewS3Leases(d.(*s3driver.Driver), missing, time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leases.Acquire(ctx, "blobs/x"); err == nil || errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("acquire in a missing bucket: %v, want an S3 error", err)
+	}
+	c, _ := newTestCache(t, inmemoryDriver(), Options{Leases: leases})
+	data, dg := randomBytes(t, 64<<10)
+	u := staticUpstream(data)
+	b, err := c.Blob(ctx, dg, int64(len(data)), u.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readBlob(t, b, 0)
+	if err != nil || !bytes.Equal(got, data) || u.calls.Load() != 1 {
+		t.Fatalf("download without a lease: %v, %d fetches", err, u.calls.Load())
+	}
+}
