@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -214,4 +216,73 @@ func assertSameImage(t *testing.T, want, pulled v1.Image) {
 		t.Fatalf("pulled %s (%v); want %s", pd, err, wd)
 	}
 	assertLayersReadable(t, pulled)
+}
+
+// auth.keychain with a credential helper's identity token (ACR's refresh
+// token): exchanged with the OAuth2 form at the realm, never sent elsewhere.
+func TestZooKeychainIdentityToken(t *testing.T) {
+	issuer := testenv.NewTokenIssuer(t, "127.0.0.2:0")
+	issuer.Username, issuer.Password = "00000000-0000-0000-0000-000000000000", "refresh-token-from-a-helper"
+	zoo := testenv.NewZoo(t, testenv.ZooOptions{CDNAddr: "127.0.0.1:0", Token: issuer})
+	img := zoo.Seed.PushRandomImage(t, "open/app:v1", 10<<10, 2, types.OCIManifestSchema1)
+	cfgDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"),
+		[]byte(`{"auths":{"`+upName+`":{"identitytoken":"`+issuer.Password+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+	e := newEnvFor(t, zoo.Registry, envOpts{access: openAccess(t), upstream: func(uc *UpstreamConfig) { uc.Keychain = true }})
+	pulled, err := crane.Pull(e.host+"/open/app:v1", craneOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameImage(t, img, pulled)
+	for _, en := range issuer.Log.Entries() {
+		if en.Method != http.MethodPost {
+			t.Errorf("identity token not exchanged with the OAuth2 form: %+v", en)
+		}
+	}
+	for _, en := range zoo.CDN.Log.Entries() {
+		if en.HasCredentials() {
+			t.Errorf("the CDN received credentials: %+v", en)
+		}
+	}
+}
+
+// A token whose expires_in is honest is renewed before it runs out: the
+// registry never has to refuse one.
+func TestZooTokenRenewedBeforeExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a token to expire")
+	}
+	issuer := testenv.NewTokenIssuer(t, "127.0.0.2:0")
+	issuer.Lifetime.Store(int64(3 * time.Second))
+	zoo := testenv.NewZoo(t, testenv.ZooOptions{Token: issuer})
+	img := zoo.Seed.PushRandomImage(t, "open/app:v1", 10<<10, 2, types.OCIManifestSchema1)
+	var refused atomic.Int64
+	zoo.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		if rec.Code == http.StatusUnauthorized && r.Header.Get("Authorization") != "" {
+			refused.Add(1)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+	e := newEnvFor(t, zoo.Registry, envOpts{})
+	d, _ := img.Digest()
+	resp := e.get(t, "GET", "/v2/open/app/manifests/"+d.String(), nil)
+	resp.Body.Close()
+	time.Sleep(4 * time.Second)
+	pulled, err := crane.Pull(e.host+"/open/app@"+d.String(), craneOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameImage(t, img, pulled)
+	if issuer.Issued() < 2 || refused.Load() != 0 {
+		t.Fatalf("%d tokens issued, %d refused by the registry; want a renewal before expiry and no refusal", issuer.Issued(), refused.Load())
+	}
 }

@@ -87,16 +87,31 @@ func (ti *TokenIssuer) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	subject := "anonymous"
+	// GET with Basic credentials, or the OAuth2 form a credential helper's
+	// identity token is exchanged with (grant_type=refresh_token; the
+	// Password is the refresh token).
+	params, subject := r.URL.Query(), "anonymous"
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "refresh_token" {
+			http.Error(w, "unsupported grant", http.StatusBadRequest)
+			return
+		}
+		params = r.PostForm
+		params["scope"] = strings.Fields(strings.Join(params["scope"], " "))
+	}
 	if ti.Username != "" {
 		u, p, ok := r.BasicAuth()
-		if !ok || u != ti.Username || p != ti.Password {
+		switch {
+		case r.Method == http.MethodPost && params.Get("refresh_token") == ti.Password:
+			subject = ti.Username
+		case r.Method == http.MethodGet && ok && u == ti.Username && p == ti.Password:
+			subject = u
+		default:
 			http.Error(w, `{"details":"invalid credentials"}`, http.StatusUnauthorized)
 			return
 		}
-		subject = u
 	}
-	if r.URL.Query().Get("service") != ti.Service {
+	if params.Get("service") != ti.Service {
 		http.Error(w, "unknown service", http.StatusBadRequest)
 		return
 	}
@@ -106,7 +121,7 @@ func (ti *TokenIssuer) serve(w http.ResponseWriter, r *http.Request) {
 		Actions []string `json:"actions"`
 	}
 	var grants []access
-	for _, sc := range r.URL.Query()["scope"] {
+	for _, sc := range params["scope"] {
 		parts := strings.Split(sc, ":")
 		if len(parts) != 3 || parts[0] != "repository" {
 			continue
