@@ -1,0 +1,62 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/trustproxy/trustproxy/access"
+)
+
+// BenchmarkManifestAuth is BenchmarkManifest's cached GET by tag with client
+// authentication off, with Basic credentials (bcrypt, remembered after the
+// first check) and with a bearer token of trustproxy's token service
+// (verified once, then cached until it expires). The README's performance
+// table reports the ratios.
+func BenchmarkManifestAuth(b *testing.B) {
+	e := newBenchEnv(b)
+	a, err := access.New(access.Config{
+		Htpasswd: writeUsers(b, teamUsers),
+		Token:    &access.TokenConfig{Issuer: "bench", Service: "trustproxy", Key: writeTokenKey(b)},
+		Rules:    []access.Rule{{Match: []string{"**"}, Allow: []string{"alice"}}},
+	}, access.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	treq := httptest.NewRequest(http.MethodGet, "/token?service=trustproxy&scope=repository:acme/app:pull", nil)
+	treq.SetBasicAuth("alice", teamUsers["alice"])
+	trec := httptest.NewRecorder()
+	a.ServeToken(trec, treq)
+	var tok struct{ Token string }
+	if err := json.Unmarshal(trec.Body.Bytes(), &tok); err != nil || tok.Token == "" {
+		b.Fatalf("token: %s", trec.Body.String())
+	}
+	basicReq := httptest.NewRequest(http.MethodGet, "/", nil)
+	basicReq.SetBasicAuth("alice", teamUsers["alice"])
+	for _, bc := range []struct {
+		name, authorization string
+		access              *access.Authority
+	}{
+		{"none", "", nil},
+		{"basic", basicReq.Header.Get("Authorization"), a},
+		{"bearer", "Bearer " + tok.Token, a},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e.proxy.access = bc.access
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, "/v2/acme/app/manifests/v1", nil)
+				req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+				if bc.authorization != "" {
+					req.Header.Set("Authorization", bc.authorization)
+				}
+				rec := httptest.NewRecorder()
+				e.proxy.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%d %s", rec.Code, rec.Body.String())
+				}
+			}
+		})
+	}
+}
