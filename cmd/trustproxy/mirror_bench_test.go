@@ -17,6 +17,7 @@ import (
 // moving the same content the same way (README: Performance):
 //
 //	export                    registry → trustproxy (verifying, cold cache) → OCI layout
+//	export-warm               the same, from a proxy that has the image cached
 //	skopeo-to-oci             registry → OCI layout
 //	import                    OCI layout → verify everything → filesystem cache
 //	skopeo-oci-to-registry    OCI layout → a local registry (filesystem)
@@ -52,6 +53,15 @@ func BenchmarkMirror(b *testing.B) {
 			out, cfg := filepath.Join(b.TempDir(), "x"), onlineConfigB(b, m) // a cold proxy cache each time
 			b.StartTimer()
 			if err := runCommand(b.Context(), "mirror", []string{"export", "--config", cfg, "--out", out, "up/acme/big:1.0"}, os.Stderr, os.Stderr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("export-warm", func(b *testing.B) { // from a proxy that already served (and cached) the image
+		b.SetBytes(size)
+		for b.Loop() {
+			out := filepath.Join(b.TempDir(), "x")
+			if err := runCommand(b.Context(), "mirror", []string{"export", "--config", m.online, "--out", out, "up/acme/big:1.0"}, os.Stderr, os.Stderr); err != nil {
 				b.Fatal(err)
 			}
 		}
