@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/trustproxy/trustproxy/internal/testenv"
 )
 
 // Every way of naming the upstream reaches the same content.
@@ -388,20 +390,7 @@ func TestServesFromCacheWhenUpstreamDown(t *testing.T) {
 
 func assertLayersReadable(t *testing.T, img v1.Image) {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, rc); err != nil {
-			t.Fatalf("layer: %v", err)
-		}
-		rc.Close()
-	}
+	testenv.ReadLayers(t, img)
 }
 
 func TestTagsList(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/crane"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
@@ -31,13 +29,7 @@ func TestServeRestartsWithTrustServerStalledAndRegistryDown(t *testing.T) {
 
 	dir := t.TempDir()
 	repo, keys := filepath.Join(dir, "repo"), filepath.Join(dir, "keys")
-	trust := func(args ...string) {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if err := runTrust(t.Context(), args, &out, &errb); err != nil {
-			t.Fatalf("trust %v: %v\n%s%s", args, err, out.String(), errb.String())
-		}
-	}
+	trust := func(args ...string) { t.Helper(); mustTrust(t, args...) }
 	trust("init", "--repo", repo, "--keys", keys)
 	trust("add", up.Host+"/acme/app:1.0", "--repo", repo, "--insecure", "--name", "up/acme/app")
 	trust("publish", "--repo", repo, "--keys", keys)
@@ -76,7 +68,7 @@ policy:
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	readLayers(t, pulled)
+	testenv.ReadLayers(t, pulled)
 	// Commits follow the last byte: wait until the blobs are in the cache.
 	layers, _ := img.Layers()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -128,26 +120,6 @@ policy:
 	if d, _ := pulled.Digest(); d != want {
 		t.Fatalf("pulled %s, want %s", d, want)
 	}
-	readLayers(t, pulled)
+	testenv.ReadLayers(t, pulled)
 }
 
-// readLayers reads every layer (go-containerregistry checks each digest).
-func readLayers(t *testing.T, img interface {
-	Layers() ([]v1.Layer, error)
-}) {
-	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, rc); err != nil {
-			t.Fatalf("layer: %v", err)
-		}
-		rc.Close()
-	}
-}

@@ -122,13 +122,7 @@ func TestInTotoThroughTheProxy(t *testing.T) {
 	dir := t.TempDir()
 	repo, keys := filepath.Join(dir, "repo"), filepath.Join(dir, "keys")
 	layoutPath, linkDir, ownerPub := writeSupplyChain(t, filepath.Join(dir, "ops"), gd.Hex)
-	trust := func(args ...string) {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if err := runTrust(t.Context(), args, &out, &errb); err != nil {
-			t.Fatalf("trust %v: %v\n%s%s", args, err, out.String(), errb.String())
-		}
-	}
+	trust := func(args ...string) { t.Helper(); mustTrust(t, args...) }
 	trust("init", "--repo", repo, "--keys", keys)
 	common := []string{"--repo", repo, "--insecure", "--name", "up/acme/app"}
 	withInToto := []string{"--in-toto-layout", layoutPath, "--in-toto-links", linkDir, "--in-toto-pubkey", ownerPub}
@@ -166,5 +160,14 @@ policy:
 		if err == nil || !strings.Contains(err.Error(), "DENIED") || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want a denial containing %q", tag, err, want)
 		}
+	}
+}
+
+// mustTrust runs `trustproxy trust args...` and fails the test on an error.
+func mustTrust(t *testing.T, args ...string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if err := runTrust(t.Context(), args, &out, &errb); err != nil {
+		t.Fatalf("trust %v: %v\n%s%s", args, err, out.String(), errb.String())
 	}
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"io"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -73,4 +74,24 @@ func (r *Registry) PushRandomIndex(t testing.TB, repoAndTag string, n int, mt ty
 		t.Fatalf("push index %s: %v", repoAndTag, err)
 	}
 	return idx
+}
+
+// ReadLayers reads every layer of img to its end; go-containerregistry
+// checks each layer's digest as it is read, so a wrong byte fails the test.
+func ReadLayers(t testing.TB, img v1.Image) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatalf("layer: %v", err)
+		}
+		rc.Close()
+	}
 }
