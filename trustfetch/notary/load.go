@@ -32,7 +32,11 @@ const bundleMediaType = "application/vnd.cnab.config.v1+json"
 // keeping it under the GUN's state directory, and builds the index.
 func (s *Source) load(ctx context.Context, st *gunState) (*trustfetch.Index, []Skipped, error) {
 	gun := data.GUN(st.gun)
-	dir := filepath.Join(s.cfg.StateDir, url.PathEscape(st.gun), st.pin.dir)
+	name := url.PathEscape(st.gun) // "/" escaped: one directory per GUN
+	if name == "." || name == ".." || name == "" {
+		return nil, nil, fmt.Errorf("notary GUN %q: not a repository name", st.gun)
+	}
+	dir := filepath.Join(s.cfg.StateDir, name, st.pin.dir)
 	cache, err := storage.NewFileStore(dir, "json")
 	if err != nil {
 		return nil, nil, fmt.Errorf("notary GUN %s: state directory: %w", gun, err)
