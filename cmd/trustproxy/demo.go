@@ -67,14 +67,13 @@ of them. It prints commands to try; Ctrl-C stops it.`,
 }
 
 func serveDemo(ctx context.Context, o demoOptions, stdout io.Writer) error {
-	listen, dir, logLevel := &o.listen, &o.dir, &o.logLevel
-	if *dir == "" {
+	if o.dir == "" {
 		d, err := os.MkdirTemp("", "trustproxy-demo-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(d)
-		*dir = d
+		o.dir = d
 	}
 	up, err := startDemoRegistry(ctx)
 	if err != nil {
@@ -96,7 +95,7 @@ func serveDemo(ctx context.Context, o demoOptions, stdout io.Writer) error {
 		}
 		return img.Digest()
 	}
-	repoDir, keysDir := filepath.Join(*dir, "tuf", "repository"), filepath.Join(*dir, "tuf", "keys")
+	repoDir, keysDir := filepath.Join(o.dir, "tuf", "repository"), filepath.Join(o.dir, "tuf", "keys")
 	repo, err := publish.Init(ctx, repoDir, keysDir, publish.InitOptions{})
 	if err != nil {
 		return fmt.Errorf("create trust repository: %w", err)
@@ -139,7 +138,7 @@ func serveDemo(ctx context.Context, o demoOptions, stdout io.Writer) error {
 		return err
 	}
 
-	cfgPath := filepath.Join(*dir, "config.yaml")
+	cfgPath := filepath.Join(o.dir, "config.yaml")
 	cfg := fmt.Sprintf(`# written by trustproxy demo
 listen: %s
 log: {level: %s, format: console}
@@ -154,7 +153,7 @@ policy:
   default: deny
   rules:
     - {name: demo, match: "%s/demo/**", mode: enforce, trust: demo}
-`, *listen, *logLevel, filepath.Join(*dir, "cache"), filepath.Join(*dir, "state"), demoUpstream, up.URL,
+`, o.listen, o.logLevel, filepath.Join(o.dir, "cache"), filepath.Join(o.dir, "state"), demoUpstream, up.URL,
 		filepath.Join(repoDir, "metadata"), repo.RootPath(), demoUpstream)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -163,9 +162,9 @@ policy:
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w (use --listen to pick another address)", *listen, err)
+		return fmt.Errorf("listen %s: %w (use --listen to pick another address)", o.listen, err)
 	}
 	p := ln.Addr().String()
 	fmt.Fprintf(stdout, `trustproxy demo: listening on %s
