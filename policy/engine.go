@@ -27,6 +27,11 @@ type TrustSource interface {
 type Options struct {
 	Logger *zap.Logger
 	Now    func() time.Time
+	// Version names the policy in every audit line (e.g. a hash of the
+	// policy section, or a signed policy's version).
+	Version string
+	// Metrics counts decisions per rule; nil: none.
+	Metrics *Metrics
 }
 
 // Engine decides. It is safe for concurrent use and holds no per-request
@@ -39,6 +44,8 @@ type Engine struct {
 	intoto *inTotoChecker
 	// bundleNames serves PrecheckDigest (precheck.go).
 	bundleNames bundleNameSet
+	version     string
+	metrics     *Metrics
 }
 
 // New validates cfg against the trust repositories and builds an engine.
@@ -56,7 +63,7 @@ func New(cfg Config, trusts map[string]TrustSource, opts Options) (*Engine, erro
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Engine{trusts: trusts, audit: opts.Logger.Named("audit"), now: opts.Now}
+	e := &Engine{trusts: trusts, audit: opts.Logger.Named("audit"), now: opts.Now, version: opts.Version, metrics: opts.Metrics}
 	for i := range cfg.Rules {
 		e.rules = append(e.rules, &cfg.Rules[i])
 	}
@@ -222,7 +229,9 @@ func (e *Engine) log(s Subject, d Decision) Decision {
 		zap.String("rule", d.Rule), zap.String("mode", string(d.Mode)), zap.String("trust", d.Trust),
 		zap.Int64("targets_version", d.TargetsVersion), zap.String("target", d.Target),
 		zap.String("digest", d.Digest.String()), zap.String("reason", d.Reason), zap.String("client", s.Client),
+		zap.String("policy_version", e.version),
 	}
+	e.metrics.observe(d.Rule, verdict)
 	if d.InToto != nil {
 		fields = append(fields, zap.String("intoto_layout_sha256", d.InToto.LayoutSHA256),
 			zap.Strings("intoto_steps", d.InToto.Steps), zap.Strings("intoto_functionaries", d.InToto.Functionaries))

@@ -32,4 +32,5 @@ func (s *Server) serveReady(w http.ResponseWriter) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
 	}
+	_, _ = w.Write([]byte(s.readyDetail()))
 }

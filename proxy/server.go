@@ -35,6 +35,9 @@ type Options struct {
 	Access *access.Authority
 	// Limits bound what one client can take.
 	Limits Limits
+	// Detail adds lines to /readyz (e.g. the last configuration reload's
+	// failure, which does not make the proxy unready). nil: none.
+	Detail func() string
 }
 
 // Server is the HTTP face of trustproxy.
@@ -52,6 +55,8 @@ type Server struct {
 	access          *access.Authority
 	rate            *rateLimiter
 	handler         http.Handler // routes()
+	transport       http.RoundTripper
+	detail          func() string
 }
 
 // New validates the upstream configuration and builds a server. It never
@@ -69,8 +74,8 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		upstreams: map[string]*upstream{}, policy: opts.Policy, cache: opts.Cache,
 		log: opts.Logger, approvals: newApprovals(opts.Cache, opts.Logger.Named("approvals")), registry: opts.Registry, ready: opts.Ready,
-		offline: map[string]bool{},
-		access:  opts.Access, rate: newRateLimiter(opts.Limits.withDefaults(), time.Now),
+		offline: map[string]bool{}, transport: opts.Transport, detail: opts.Detail,
+		access: opts.Access, rate: newRateLimiter(opts.Limits.withDefaults(), time.Now),
 	}
 	if err := checkUpstreamCredentials(opts.Upstreams, opts.Access); err != nil {
 		return nil, err

@@ -77,3 +77,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.versionDesc, prometheus.GaugeValue, float64(n), role)
 	}
 }
+
+// RegisterMetrics registers the metrics of a repository opened without a
+// Registerer: a configuration reload opens a changed repository while the
+// old one still holds the name's metrics, and registers it once it has
+// replaced (and Closed) the old one.
+func (r *Repository) RegisterMetrics(reg prometheus.Registerer) error {
+	m, err := newMetrics(r, reg)
+	if err != nil {
+		return err
+	}
+	r.metrics = m
+	return nil
+}

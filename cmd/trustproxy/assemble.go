@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,8 @@ import (
 )
 
 // instance is a fully assembled trustproxy: what serve runs and check asks.
+// A configuration reload (reload.go) replaces config, server, policy,
+// trusts and notaries under mu.
 type instance struct {
 	config *fileConfig
 	server *proxy.Server
@@ -33,9 +36,21 @@ type instance struct {
 	// notaries load GUNs on demand, so they do not hold up readiness.
 	notaries []*notary.Source
 	log      *zap.Logger
+
+	path          string // the configuration file, "" when assembled from memory
+	registry      *prometheus.Registry
+	client        *http.Client
+	policyMetrics *policy.Metrics
+	runs          *trustRuns // set by runTrust
+
+	mu     sync.RWMutex // guards what a reload replaces, and status
+	status reloadStatus
 }
 
-func newLogger(c logConfig) (*zap.Logger, error) {
+func newLogger(c logConfig) (*zap.Logger, error) { return newLoggerTo(c, "stderr") }
+
+// newLoggerTo is newLogger writing to path (tests record a run's log).
+func newLoggerTo(c logConfig, path string) (*zap.Logger, error) {
 	zc := zap.NewProductionConfig()
 	if c.Format == "console" {
 		zc = zap.NewDevelopmentConfig()
@@ -48,7 +63,7 @@ func newLogger(c logConfig) (*zap.Logger, error) {
 		}
 	}
 	zc.Level = zap.NewAtomicLevelAt(level)
-	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	zc.OutputPaths, zc.ErrorOutputPaths = []string{path}, []string{path}
 	return zc.Build()
 }
 
@@ -66,40 +81,21 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	client := &http.Client{Timeout: time.Minute}
 
-	trusts := map[string]*trustfetch.Repository{}
-	sources := map[string]policy.TrustSource{}
-	var notaries []*notary.Source
-	for name, t := range c.Trust {
-		if t.Notary != nil {
-			n, err := openNotary(name, t.Notary, c.State, log)
-			if err != nil {
-				return nil, err
-			}
-			notaries, sources[name] = append(notaries, n), n
-			continue
-		}
-		cfg := trustfetch.Config{
-			Name: name, Metadata: t.Metadata, Targets: t.Targets, Root: t.Root,
-			StateDir: filepath.Join(c.State, "trust", name), Refresh: time.Duration(t.Refresh),
-			MaxMetadataBytes: t.MaxMetadataBytes, MaxTargetBytes: t.MaxTargetBytes,
-			AllowExpiredFor: time.Duration(t.AllowExpiredFor),
-		}
-		r, err := trustfetch.Open(ctx, cfg, trustfetch.Options{HTTPClient: client, Logger: log.Named("trust"), Registerer: reg,
-			Background: c.backgroundTrust})
-		if err != nil {
-			return nil, fmt.Errorf("trust.%s: %w", name, err)
-		}
-		trusts[name], sources[name] = r, r
-		if wrap != nil {
+	in := &instance{config: c, log: log, registry: reg, client: client, policyMetrics: policy.NewMetrics(reg),
+		status: reloadStatus{generation: 1, loaded: time.Now(), metrics: newReloadMetrics(reg)}}
+	var sources map[string]policy.TrustSource
+	var err error
+	in.trusts, in.notaries, sources, err = in.openTrusts(ctx, c, false)
+	if err != nil {
+		return nil, err
+	}
+	if wrap != nil {
+		for name, r := range in.trusts {
 			sources[name] = wrap(r)
 		}
 	}
 
-	pc, err := buildPolicy(c)
-	if err != nil {
-		return nil, err
-	}
-	engine, err := policy.New(pc, sources, policy.Options{Logger: log})
+	engine, err := in.newEngine(c, sources)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +108,80 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 
+	authority, err := c.accessAuthority()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := proxy.New(proxy.Options{
+		Upstreams: upstreamConfigs(c), Policy: engine, Cache: store, Logger: log, Registry: reg,
+		Access: authority, Limits: c.proxyLimits(),
+		Ready: in.trustReady, Detail: in.reloadDetail,
+	})
+	if err != nil {
+		return nil, err
+	}
+	in.server, in.policy, in.access, in.cache = srv, engine, authority, store
+	return in, nil
+}
+
+// openTrusts opens every trust source of c. When reloading, a source whose
+// configuration equals the one in runs is reused as it is, and the others
+// are opened without metrics (the reload registers them once the old ones
+// are gone).
+func (in *instance) openTrusts(ctx context.Context, c *fileConfig, reloading bool) (map[string]*trustfetch.Repository, []*notary.Source, map[string]policy.TrustSource, error) {
+	trusts := map[string]*trustfetch.Repository{}
+	sources := map[string]policy.TrustSource{}
+	var notaries []*notary.Source
+	for name, t := range c.Trust {
+		if reloading && sameTrust(in.config, c, name) {
+			if r := in.trusts[name]; r != nil {
+				trusts[name], sources[name] = r, r
+				continue
+			}
+			if n := in.notary(name); n != nil {
+				notaries, sources[name] = append(notaries, n), n
+				continue
+			}
+		}
+		if t.Notary != nil {
+			n, err := openNotary(name, t.Notary, c.State, in.log)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			notaries, sources[name] = append(notaries, n), n
+			continue
+		}
+		cfg := trustfetch.Config{
+			Name: name, Metadata: t.Metadata, Targets: t.Targets, Root: t.Root,
+			StateDir: filepath.Join(c.State, "trust", name), Refresh: time.Duration(t.Refresh),
+			MaxMetadataBytes: t.MaxMetadataBytes, MaxTargetBytes: t.MaxTargetBytes,
+			AllowExpiredFor: time.Duration(t.AllowExpiredFor),
+		}
+		var reg prometheus.Registerer = in.registry
+		if reloading {
+			reg = nil
+		}
+		r, err := trustfetch.Open(ctx, cfg, trustfetch.Options{HTTPClient: in.client, Logger: in.log.Named("trust"), Registerer: reg,
+			Background: c.backgroundTrust})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("trust.%s: %w", name, err)
+		}
+		trusts[name], sources[name] = r, r
+	}
+	return trusts, notaries, sources, nil
+}
+
+// newEngine builds the policy engine of c over sources.
+func (in *instance) newEngine(c *fileConfig, sources map[string]policy.TrustSource) (*policy.Engine, error) {
+	pc, err := buildPolicy(c)
+	if err != nil {
+		return nil, err
+	}
+	return policy.New(pc, sources, policy.Options{Logger: in.log, Version: policyVersion(pc), Metrics: in.policyMetrics})
+}
+
+// upstreamConfigs maps the upstreams section onto the proxy's.
+func upstreamConfigs(c *fileConfig) []proxy.UpstreamConfig {
 	var ups []proxy.UpstreamConfig
 	for _, u := range c.Upstreams {
 		retries := 2
@@ -124,19 +194,7 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 			MaxRedirects: u.MaxRedirects, MaxBlobBytes: int64(u.MaxBlobBytes), BlobTimeout: time.Duration(u.BlobTimeout),
 			MinBytesPerSecond: int64(u.MinBytesPerSecond), Offline: u.Offline})
 	}
-	authority, err := c.accessAuthority()
-	if err != nil {
-		return nil, err
-	}
-	srv, err := proxy.New(proxy.Options{
-		Upstreams: ups, Policy: engine, Cache: store, Logger: log, Registry: reg,
-		Access: authority, Limits: c.proxyLimits(),
-		Ready: func() error { return trustReadiness(trusts) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &instance{config: c, server: srv, policy: engine, access: authority, cache: store, trusts: trusts, notaries: notaries, log: log}, nil
+	return ups
 }
 
 // buildPolicy maps the policy section onto policy.Config, reading pinned
@@ -159,13 +217,15 @@ func buildPolicy(c *fileConfig) (policy.Config, error) {
 	return pc, nil
 }
 
-// runTrust starts each trust repository's refresh loop.
+// runTrust starts each trust repository's refresh loop; a reload stops
+// the loops of the sources it replaces (reload.go).
 func (in *instance) runTrust(ctx context.Context) {
-	for _, t := range in.trusts {
-		go t.Run(ctx)
+	in.runs = newTrustRuns(ctx)
+	for name, t := range in.trusts {
+		in.runs.start(name, t)
 	}
 	for _, n := range in.notaries {
-		go n.Run(ctx)
+		in.runs.start(n.Name(), n)
 	}
 }
 
@@ -184,7 +244,12 @@ func openInstance(ctx context.Context, configPath string, tweak func(*fileConfig
 	if err != nil {
 		return nil, err
 	}
-	return assemble(ctx, c, log)
+	in, err := assemble(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
+	in.path = configPath
+	return in, nil
 }
 
 // addConfigFlag adds the required --config flag of the commands that run

@@ -40,6 +40,7 @@ func subcommands() []*cobra.Command {
 		newDemoCmd(),
 		newTrustCmd(),
 		newMirrorCmd(),
+		newPolicyCmd(),
 	}
 }
 
@@ -91,12 +92,18 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (*cob
 	return root.ExecuteContextC(ctx)
 }
 
-// run is main without the exit: 0 on success, 1 on any error; usage
-// mistakes also get a pointer to --help.
+// run is main without the exit: 0 on success, 1 on any error unless the
+// error carries its own code (policy diff's newly denied); usage mistakes
+// also get a pointer to --help.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, err := execute(ctx, args, stdout, stderr)
 	if err == nil {
 		return 0
+	}
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return coded.ExitCode()
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
 	var re *runError

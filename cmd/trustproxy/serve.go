@@ -21,7 +21,10 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve --config FILE",
 		Short: "Run the proxy",
 		Long: `Run the proxy with the configuration in FILE (YAML; every key is in the
-README's configuration reference). It stops gracefully on SIGINT or SIGTERM.`,
+README's configuration reference). It stops gracefully on SIGINT or SIGTERM.
+On SIGHUP it reloads FILE: policy, trust repositories and upstreams change
+for new requests at once, requests in flight finish under the old ones; a
+file that fails validation changes nothing (README, "Running policy").`,
 		Args:              cobra.NoArgs,
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -49,8 +52,10 @@ func serveOn(ctx context.Context, in *instance, ln net.Listener, tc *tlsConfig) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in.runTrust(ctx)
+	live := proxy.NewLive(in.server)
+	in.watchReload(ctx, live)
 	limits := in.config.proxyLimits()
-	hs := proxy.NewHTTPServer(in.server, limits, in.log)
+	hs := proxy.NewHTTPServer(live, limits, in.log)
 	ln = proxy.LimitListener(ln, limits)
 	scheme := "http"
 	if tc != nil {
