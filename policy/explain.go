@@ -1,10 +1,6 @@
 package policy
 
-import (
-	"fmt"
-	"path"
-	"strings"
-)
+import "fmt"
 
 // Considered is one rule as the engine weighed it for a repository, in the
 // order it tries rules (most specific pattern first).
@@ -43,27 +39,3 @@ func (e *Engine) Explain(upstream, repo string) []Considered {
 
 // Version names the policy the engine enforces (Options.Version).
 func (e *Engine) Version() string { return e.version }
-
-// mismatch says why pattern p does not match repo, "" if it does. It
-// follows matches segment by segment.
-func mismatch(p, repo string) string {
-	ps, rs := strings.Split(p, "/"), strings.Split(repo, "/")
-	for i, s := range ps {
-		if s == "**" {
-			if len(rs) > i {
-				return ""
-			}
-			return fmt.Sprintf("pattern %q needs at least one path segment after %q", p, strings.Join(rs, "/"))
-		}
-		if i >= len(rs) {
-			return fmt.Sprintf("pattern %q has %d path segments, %q has %d", p, len(ps), repo, len(rs))
-		}
-		if ok, _ := path.Match(s, rs[i]); !ok {
-			return fmt.Sprintf("segment %d: %q does not match %q", i+1, rs[i], s)
-		}
-	}
-	if len(ps) != len(rs) {
-		return fmt.Sprintf("pattern %q has %d path segments, %q has %d", p, len(ps), repo, len(rs))
-	}
-	return ""
-}

@@ -6,5 +6,6 @@ import "github.com/trustproxy/trustproxy/internal/pattern"
 var (
 	validPattern = pattern.Valid
 	matches      = pattern.Match
+	mismatch     = pattern.Mismatch
 	specificity  = pattern.Specificity
 )

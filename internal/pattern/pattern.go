@@ -31,20 +31,30 @@ func Valid(p string) error {
 }
 
 // Match reports whether name matches the (valid) pattern p.
-func Match(p, name string) bool {
+func Match(p, name string) bool { return Mismatch(p, name) == "" }
+
+// Mismatch says why name does not match the (valid) pattern p, "" if it
+// does (policy explain prints it).
+func Mismatch(p, name string) string {
 	ps, ns := strings.Split(p, "/"), strings.Split(name, "/")
 	for i, s := range ps {
 		if s == "**" {
-			return len(ns) > i // "**" stands for one or more segments
+			if len(ns) > i { // "**" stands for one or more segments
+				return ""
+			}
+			return fmt.Sprintf("pattern %q needs at least one path segment after %q", p, name)
 		}
 		if i >= len(ns) {
-			return false
+			break
 		}
 		if ok, _ := path.Match(s, ns[i]); !ok {
-			return false
+			return fmt.Sprintf("segment %d: %q does not match %q", i+1, ns[i], s)
 		}
 	}
-	return len(ps) == len(ns)
+	if len(ps) != len(ns) {
+		return fmt.Sprintf("pattern %q has %d path segments, %q has %d", p, len(ps), name, len(ns))
+	}
+	return ""
 }
 
 // Specificity orders patterns: more literal characters before the first
