@@ -52,6 +52,9 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 	signy.Init(bundleGUN)
 	signy.Sign(bundleGUN, "v1", vec.BundleJSON, "targets", signyPayload(t, goodLayout, goodLinks, owner))
 	signy.Sign(bundleGUN, "wrong-subject", vec.BundleJSON, "targets", signyPayload(t, badLayout, badLinks, badOwner))
+	// Valid on its own, but a second root layout for the repository.
+	otherLayout, otherLinks, otherOwner := writeSupplyChainFor(t, filepath.Join(dir, "other"), "bundle.json", testenv.SignyBundleDigest.Encoded(), rsaKey)
+	signy.Sign(bundleGUN, "v1-other-layout", vec.BundleJSON, "targets", signyPayload(t, otherLayout, otherLinks, otherOwner))
 
 	vars := map[string]string{"repo": filepath.Join(dir, "repo"), "keys": filepath.Join(dir, "keys")}
 	if _, stderr, err := runTrustArgs(t, vars, "init", "--repo", "{repo}", "--keys", "{keys}"); err != nil {
@@ -67,10 +70,11 @@ func TestImportNotaryThenRetireTheServer(t *testing.T) {
 	}
 	out, stderr, err = runTrustArgs(t, vars, "import-notary", "--server", srv.URL, "--ca", srv.CAFile, "--gun", bundleGUN,
 		"--root-cert", writeFileIn(t, dir, "signy-root.crt", signy.RootCert(bundleGUN)), "--content", "bundle",
-		"--layout-key", owner, "--layout-key", badOwner, "--repo", "{repo}", "--keys", "{keys}", "--publish")
+		"--layout-key", owner, "--layout-key", badOwner, "--layout-key", otherOwner, "--repo", "{repo}", "--keys", "{keys}", "--publish")
 	t.Logf("import %s:\n%s%s", bundleGUN, out, stderr)
 	if err == nil || !strings.Contains(out, "migrated v1 -> "+bundleGUN+":v1: sha256:"+testenv.SignyBundleDigest.Encoded()+", 501 bytes, with 3 in-toto target(s)") ||
-		!strings.Contains(out, "refused wrong-subject: its Signy in-toto payload does not verify") {
+		!strings.Contains(out, "refused wrong-subject: its Signy in-toto payload does not verify") ||
+		!strings.Contains(out, "refused v1-other-layout: its Signy payload brings a root layout different from another tag's") {
 		t.Fatalf("import of the Signy collection: %v", err)
 	}
 	// Without a pinned layout key the Signy tag is refused, not migrated
@@ -118,7 +122,8 @@ policy:
 	if idx, err := crane.Manifest(addr+"/signy/cnab/thin-bundle:v1", crane.Insecure); err != nil || string(idx) != string(vec.Index) {
 		t.Errorf("migrated Signy bundle v1 (in-toto required): %v", err)
 	}
-	for _, ref := range []string{"up/acme/app:alice", "up/acme/app:unsigned", "signy2/cnab/thin-bundle:wrong-subject"} {
+	for _, ref := range []string{"up/acme/app:alice", "up/acme/app:unsigned", "signy2/cnab/thin-bundle:wrong-subject",
+		"signy/cnab/thin-bundle:v1-other-layout"} {
 		_, err := crane.Manifest(addr+"/"+ref, crane.Insecure)
 		t.Logf("%s: %v", ref, err)
 		if err == nil || !strings.Contains(err.Error(), "DENIED") || !strings.Contains(err.Error(), "no target") {
