@@ -2,15 +2,15 @@ package access
 
 import (
 	"fmt"
-	"path"
 	"strings"
+
+	"github.com/trustproxy/trustproxy/internal/pattern"
 )
 
 // Rule says who may pull the repositories its patterns match.
 type Rule struct {
-	// Match holds repository patterns "<upstream>/<repository>": '*'
-	// within a segment, a final "**" for one or more segments (the policy
-	// rules' grammar).
+	// Match holds repository patterns "<upstream>/<repository>" in the
+	// one pattern syntax trustproxy uses (internal/pattern).
 	Match []string
 	// Allow lists principals: a user or certificate name, "group:<name>",
 	// "authenticated" (anyone with valid credentials) or "anonymous"
@@ -29,7 +29,7 @@ func (r Rule) validate(groups map[string][]string) error {
 		return fmt.Errorf("match: at least one pattern is required")
 	}
 	for _, p := range r.Match {
-		if err := validPattern(p); err != nil {
+		if err := pattern.Valid(p); err != nil {
 			return fmt.Errorf("match: %w", err)
 		}
 	}
@@ -75,51 +75,10 @@ func match(rules []Rule, repo string) (int, string) {
 	best, bestPat, bestSpec := -1, "", -1
 	for i, r := range rules {
 		for _, p := range r.Match {
-			if s := specificity(p); matches(p, repo) && s > bestSpec {
+			if s := pattern.Specificity(p); pattern.Match(p, repo) && s > bestSpec {
 				best, bestPat, bestSpec = i, p, s
 			}
 		}
 	}
 	return best, bestPat
-}
-
-func validPattern(p string) error {
-	if p == "" {
-		return fmt.Errorf("empty pattern")
-	}
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if s == "**" && i != len(segs)-1 {
-			return fmt.Errorf("pattern %q: ** is only allowed as the last segment", p)
-		}
-		if _, err := path.Match(s, ""); err != nil {
-			return fmt.Errorf("pattern %q: %w", p, err)
-		}
-	}
-	return nil
-}
-
-func matches(p, repo string) bool {
-	ps, rs := strings.Split(p, "/"), strings.Split(repo, "/")
-	for i, s := range ps {
-		if s == "**" {
-			return len(rs) > i
-		}
-		if i >= len(rs) {
-			return false
-		}
-		if ok, _ := path.Match(s, rs[i]); !ok {
-			return false
-		}
-	}
-	return len(ps) == len(rs)
-}
-
-// specificity: literal characters before the first wildcard; exact
-// patterns beat all wildcards.
-func specificity(p string) int {
-	if i := strings.IndexAny(p, "*?["); i >= 0 {
-		return i
-	}
-	return 1 << 20
 }
