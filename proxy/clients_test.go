@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,11 +13,17 @@ import (
 )
 
 func runTool(t *testing.T, name string, args ...string) (string, error) {
+	return runToolEnv(t, nil, name, args...)
+}
+
+func runToolEnv(t *testing.T, env []string, name string, args ...string) (string, error) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		testenv.SkipOrFail(t, name+" is not installed")
 	}
-	out, err := exec.Command(name, args...).CombinedOutput()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
@@ -56,6 +63,16 @@ func TestClientToolsLogIn(t *testing.T) {
 			out, err = runTool(t, "skopeo", "inspect", "--no-tags", "--tls-verify=false", "--authfile", authfile, "--format", "{{.Digest}}", ref)
 			if err != nil || strings.TrimSpace(out) != want.String() {
 				t.Fatalf("skopeo with podman's auth file: %v\n%s", err, out)
+			}
+
+			// crane auth login stores the credentials in $DOCKER_CONFIG/config.json.
+			env := []string{"DOCKER_CONFIG=" + t.TempDir()}
+			if out, err := runToolEnv(t, env, "crane", "auth", "login", e.host, "-u", "alice", "-p", "alice-pw"); err != nil {
+				t.Fatalf("crane auth login: %v\n%s", err, out)
+			}
+			out, err = runToolEnv(t, env, "crane", "digest", "--insecure", e.host+"/teama/app:1")
+			if err != nil || strings.TrimSpace(out) != want.String() {
+				t.Fatalf("crane digest after crane auth login: %v\n%s", err, out)
 			}
 		})
 	}
