@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -73,4 +75,11 @@ func (in *instance) judge(ctx context.Context, ref string) (impact.Outcome, erro
 		o.Verdict, o.Reason = impact.Error, fmt.Sprintf("%d %s: %s", res.Status, res.Code, res.Message)
 	}
 	return o, nil
+}
+
+// printJSON is --json's output.
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,9 +66,7 @@ proposal would newly refuse at least one reference, 1 on any other error.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"currentPolicy": cur.policy.Version(), "proposedPolicy": prop.policy.Version(),
+				if err := printJSON(out, map[string]any{"currentPolicy": cur.policy.Version(), "proposedPolicy": prop.policy.Version(),
 					"references": rep.Changes, "summary": rep.Summary}); err != nil {
 					return err
 				}

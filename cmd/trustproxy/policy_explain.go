@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -43,9 +42,7 @@ pull and print the decision with its reason. Exits 0 whatever the verdict
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"reference": ref, "repository": up + "/" + repo,
+				return printJSON(out, map[string]any{"reference": ref, "repository": up + "/" + repo,
 					"policyVersion": in.policy.Version(), "rules": rules, "decision": o})
 			}
 			fmt.Fprintf(out, "%s\n  repository: %s/%s\n  policy:     %s\n\nrules, in the order tried:\n", ref, up, repo, in.policy.Version())

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -70,14 +69,9 @@ func (p *policySides) recordRun(t *testing.T, paths ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- serveOn(ctx, in, ln, nil) }()
+	addr, stop := serveInstance(t, ctx, cancel, in)
 	for _, path := range paths {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+path, nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
 		req.Header.Set("Accept", string(types.OCIManifestSchema1))
 		for i := 0; ; i++ {
 			resp, err := http.DefaultClient.Do(req)
@@ -91,8 +85,7 @@ func (p *policySides) recordRun(t *testing.T, paths ...string) string {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	cancel()
-	<-done
+	stop()
 	_ = log.Sync()
 	return logPath
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,22 +54,8 @@ func startReloadable(t *testing.T, upstream, yaml string) *reloadEnv {
 		cancel()
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- serveOn(ctx, in, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not shut down")
-		}
-	})
-	e.in, e.base = in, "http://"+ln.Addr().String()
+	addr, _ := serveInstance(t, ctx, cancel, in)
+	e.in, e.base = in, "http://"+addr
 	for i := 0; ; i++ { // serveOn subscribes to SIGHUP before it serves
 		if resp, err := http.Get(e.base + "/healthz"); err == nil {
 			resp.Body.Close()
@@ -279,14 +264,17 @@ func TestReloadRefusesRestartOnlyKeys(t *testing.T) {
 	if code, body, _ := e.get(second); code != 404 || !strings.Contains(body, "NAME_UNKNOWN") {
 		t.Fatalf("before reload: %d %s", code, body)
 	}
-	e.write(`upstreams: [{name: reg, url: %q}, {name: mirror, url: ` + fmt.Sprintf("%q", reg.URL) + `}]
+	twoUpstreams := func(extra string) string {
+		return `upstreams: [{name: reg, url: %q}, {name: mirror, url: ` + fmt.Sprintf("%q", reg.URL) + `}]
 storage: {inmemory: {}}
 log: {level: warn}
-policy:
+` + extra + `policy:
   rules:
     - {name: acme-allowed, match: "reg/acme/**", mode: allow}
     - {name: mirror-allowed, match: "mirror/acme/**", mode: allow}
-`)
+`
+	}
+	e.write(twoUpstreams(""))
 	if err := e.hup(); err != nil {
 		t.Fatal(err)
 	}
@@ -295,15 +283,8 @@ policy:
 	}
 	// Access rules are swapped too: anonymous clients may now pull only
 	// reg/acme/**.
-	e.write(`upstreams: [{name: reg, url: %q}, {name: mirror, url: ` + fmt.Sprintf("%q", reg.URL) + `}]
-storage: {inmemory: {}}
-log: {level: warn}
-access: [{match: "reg/acme/**", allow: [anonymous]}]
-policy:
-  rules:
-    - {name: acme-allowed, match: "reg/acme/**", mode: allow}
-    - {name: mirror-allowed, match: "mirror/acme/**", mode: allow}
-`)
+	e.write(twoUpstreams(`access: [{match: "reg/acme/**", allow: [anonymous]}]
+`))
 	if err := e.hup(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,14 @@ func startFromConfigWith(t *testing.T, yaml string, tweak func(*fileConfig)) str
 		cancel()
 		t.Fatalf("assemble: %v", err)
 	}
+	addr, _ := serveInstance(t, ctx, cancel, in)
+	return addr
+}
+
+// serveInstance runs serveOn for in on a loopback port until stop (or the
+// test's end) cancels ctx; it returns host:port. stop waits for shutdown.
+func serveInstance(t *testing.T, ctx context.Context, cancel context.CancelFunc, in *instance) (addr string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
@@ -48,15 +57,19 @@ func startFromConfigWith(t *testing.T, yaml string, tweak func(*fileConfig)) str
 	}
 	done := make(chan error, 1)
 	go func() { done <- serveOn(ctx, in, ln, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("server did not shut down")
-		}
-	})
-	return ln.Addr().String()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("server did not shut down")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
 
 func TestExampleConfigLoads(t *testing.T) {
