@@ -41,7 +41,8 @@ type instance struct {
 	registry      *prometheus.Registry
 	client        *http.Client
 	policyMetrics *policy.Metrics
-	runs          *trustRuns // set by runTrust
+	runs          *trustRuns    // set by runTrust
+	watchEvery    time.Duration // serve --watch: poll the file for changes; 0: SIGHUP only
 
 	mu     sync.RWMutex // guards what a reload replaces, and status
 	status reloadStatus

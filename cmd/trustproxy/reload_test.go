@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 )
@@ -46,6 +47,12 @@ policy:
 
 func startReloadable(t *testing.T, upstream, yaml string) *reloadEnv {
 	t.Helper()
+	return startReloadableWith(t, upstream, yaml, 0)
+}
+
+// startReloadableWith is startReloadable with serve --watch=watch.
+func startReloadableWith(t *testing.T, upstream, yaml string, watch time.Duration) *reloadEnv {
+	t.Helper()
 	e := &reloadEnv{t: t, path: filepath.Join(t.TempDir(), "trustproxy.yaml"), upstream: upstream}
 	e.write(yaml)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,6 +61,7 @@ func startReloadable(t *testing.T, upstream, yaml string) *reloadEnv {
 		cancel()
 		t.Fatal(err)
 	}
+	in.watchEvery = watch
 	addr, _ := serveInstance(t, ctx, cancel, in)
 	e.in, e.base = in, "http://"+addr
 	for i := 0; ; i++ { // serveOn subscribes to SIGHUP before it serves
@@ -74,7 +82,13 @@ func (e *reloadEnv) write(yaml string) {
 	if strings.Contains(yaml, "%q") {
 		yaml = fmt.Sprintf(yaml, e.upstream)
 	}
-	if err := os.WriteFile(e.path, []byte(yaml), 0o644); err != nil {
+	// Replaced by rename, as a deployment tool does: a watcher never reads
+	// half a file.
+	tmp := e.path + ".new"
+	if err := os.WriteFile(tmp, []byte(yaml), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.path); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -349,5 +363,49 @@ policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}]}
 	}
 	if _, metrics, _ := e.get("/metrics"); strings.Contains(metrics, `trustproxy_trust_ready{repository="corp"}`) {
 		t.Fatal("a removed trust repository still reports metrics")
+	}
+}
+
+// TestReloadOnFileChange: with serve --watch a changed file is reloaded
+// without a signal; a broken one is refused once and the last policy stays.
+func TestReloadOnFileChange(t *testing.T) {
+	reg := testenv.NewRegistry(t)
+	reg.PushRandomImage(t, "acme/app:1", 512, 1, types.OCIManifestSchema1)
+	e := startReloadableWith(t, reg.URL, reloadAllow, 20*time.Millisecond)
+	manifest := "/v2/reg/acme/app/manifests/1"
+	waitFor := func(what string, ok func(gen int, err error) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if ok(e.status()) {
+				return
+			}
+		}
+		gen, err := e.status()
+		t.Fatalf("%s: generation %d, %v", what, gen, err)
+	}
+	e.write(reloadDeny)
+	waitFor("deny policy", func(gen int, _ error) bool { return gen == 2 })
+	if code, body, _ := e.get(manifest); code != 403 {
+		t.Fatalf("after the file changed: %d %s", code, body)
+	}
+	e.write(reloadDeny + "    - {name: broken, match: \"reg/x/**\", mode: enforce, trust: nowhere}\n")
+	waitFor("broken file", func(_ int, err error) bool { return err != nil })
+	time.Sleep(100 * time.Millisecond) // several polls: refused once, not again
+	e.in.mu.RLock()
+	failed := e.in.status.metrics
+	e.in.mu.RUnlock()
+	if got := testutil.ToFloat64(failed.reloads.WithLabelValues("failure")); got != 1 {
+		t.Errorf("a broken file was tried %v times, want once", got)
+	}
+	if gen, _ := e.status(); gen != 2 {
+		t.Errorf("generation %d after a broken file", gen)
+	}
+	if code, body, _ := e.get(manifest); code != 403 {
+		t.Fatalf("the last policy must stay: %d %s", code, body)
+	}
+	e.write(reloadAllow)
+	waitFor("allow again", func(gen int, _ error) bool { return gen == 3 })
+	if code, body, _ := e.get(manifest); code != 200 {
+		t.Fatalf("allow again: %d %s", code, body)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var configPath string
+	var watch time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run the proxy",
@@ -24,7 +25,8 @@ func newServeCmd() *cobra.Command {
 README's configuration reference). It stops gracefully on SIGINT or SIGTERM.
 On SIGHUP it reloads FILE: policy, trust repositories and upstreams change
 for new requests at once, requests in flight finish under the old ones; a
-file that fails validation changes nothing (README, "Running policy").`,
+file that fails validation changes nothing (README, "Running policy").
+With --watch it also reloads when FILE's content changes.`,
 		Args:              cobra.NoArgs,
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,6 +38,7 @@ file that fails validation changes nothing (README, "Running policy").`,
 				return err
 			}
 			defer func() { _ = in.log.Sync() }()
+			in.watchEvery = watch
 			ln, err := net.Listen("tcp", in.config.Listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", in.config.Listen, err)
@@ -44,6 +47,7 @@ file that fails validation changes nothing (README, "Running policy").`,
 		},
 	}
 	addConfigFlag(cmd, &configPath)
+	cmd.Flags().DurationVar(&watch, "watch", 0, "also reload when the configuration file's content changes, checked every `INTERVAL` (e.g. 5s; 0: SIGHUP only)")
 	return cmd
 }
 
