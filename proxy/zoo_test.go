@@ -286,3 +286,33 @@ func TestZooTokenRenewedBeforeExpiry(t *testing.T) {
 		t.Fatalf("%d tokens issued, %d refused by the registry; want a renewal before expiry and no refusal", issuer.Issued(), refused.Load())
 	}
 }
+
+// A token server that redirects to another origin does not get the
+// credentials carried there: the redirect is refused.
+func TestZooTokenRedirectToOtherOriginRefused(t *testing.T) {
+	issuer := testenv.NewTokenIssuer(t, "127.0.0.2:0")
+	issuer.Username, issuer.Password = zooUser, zooPass
+	elsewhere := &testenv.HostLog{}
+	other := httptest.NewServer(elsewhere.Wrap(http.NotFoundHandler()))
+	defer other.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/token?"+r.URL.RawQuery, http.StatusFound)
+	}))
+	defer redirecting.Close()
+	realm := issuer.URL
+	issuer.URL = redirecting.URL + "/token" // what the registry advertises
+	zoo := testenv.NewZoo(t, testenv.ZooOptions{Token: issuer})
+	issuer.URL = realm
+	e := newEnvFor(t, zoo.Registry, envOpts{access: openAccess(t), upstream: func(uc *UpstreamConfig) {
+		uc.Username, uc.Password = zooUser, zooPass
+	}})
+	resp := e.get(t, "GET", "/v2/open/app/manifests/v1", nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), "redirect") {
+		t.Fatalf("%d %s; want 502 naming the refused token-server redirect", resp.StatusCode, b)
+	}
+	if n := len(elsewhere.Entries()); n != 0 {
+		t.Fatalf("the other origin received %d requests", n)
+	}
+}
