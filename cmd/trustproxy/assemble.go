@@ -44,8 +44,9 @@ type instance struct {
 	runs          *trustRuns    // set by runTrust
 	watchEvery    time.Duration // serve --watch: poll the file for changes; 0: SIGHUP only
 
-	mu     sync.RWMutex // guards what a reload replaces, and status
-	status reloadStatus
+	reloadMu sync.Mutex   // one reload at a time (reload.go)
+	mu       sync.RWMutex // guards what a reload replaces, and status
+	status   reloadStatus
 }
 
 func newLogger(c logConfig) (*zap.Logger, error) { return newLoggerTo(c, "stderr") }

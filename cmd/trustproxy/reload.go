@@ -111,10 +111,14 @@ func restartOnly(cur, next *fileConfig) error {
 // ones; only when every part is built does it swap them in, at once, for
 // new requests. A file that fails changes nothing.
 func (in *instance) reloadConfig(ctx context.Context, live *proxy.Live) error {
+	// One reload at a time; in.mu only while state changes, so /readyz
+	// never waits for a reload's trust refresh.
+	in.reloadMu.Lock()
+	defer in.reloadMu.Unlock()
+	err := in.swap(ctx, live)
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	m := in.status.metrics
-	err := in.swap(ctx, live)
 	if err != nil {
 		in.status.failedAt, in.status.failure = time.Now(), err
 		m.reloads.WithLabelValues("failure").Inc()
@@ -132,7 +136,8 @@ func (in *instance) reloadConfig(ctx context.Context, live *proxy.Live) error {
 	return nil
 }
 
-// swap does reloadConfig's work under in.mu.
+// swap does reloadConfig's work under in.reloadMu: only reloads change
+// what it reads, and it commits under in.mu.
 func (in *instance) swap(ctx context.Context, live *proxy.Live) error {
 	if in.path == "" {
 		return fmt.Errorf("reload: trustproxy was not started from a configuration file")
@@ -156,9 +161,11 @@ func (in *instance) swap(ctx context.Context, live *proxy.Live) error {
 	if err == nil {
 		var srv *proxy.Server
 		if srv, err = live.Current().Reloaded(proxy.Parts{Upstreams: upstreamConfigs(c), Policy: engine, Access: authority}); err == nil {
+			in.mu.Lock()
 			in.commit(c, trusts, notaries, srv)
 			in.access = authority
 			live.Swap(srv)
+			in.mu.Unlock()
 			return nil
 		}
 	}
