@@ -167,12 +167,9 @@ func checkEntry(ctx context.Context, engine *policy.Engine, rd layoutReader, e E
 	if subj.Digest != "" && subj.Digest != e.Digest {
 		return fmt.Errorf("entry digest %s differs from the reference", e.Digest)
 	}
-	mt, body, err := rd.Manifest(ctx, e.Digest)
+	_, body, err := rd.Manifest(ctx, e.Digest)
 	if err != nil {
 		return err
-	}
-	if mt == "" {
-		mt = e.MediaType
 	}
 	var d policy.Decision
 	if cnab.IsBundle(e.MediaType, body) {
