@@ -26,6 +26,7 @@ func (r *Repository) startFromStateLocked(ctx context.Context, onlineErr error) 
 	}
 	r.current.Store(ix)
 	r.verified = verified
+	r.fromState = true
 	r.log.Warn("trust server not reached; serving the persisted, verified trust data until it expires or a refresh succeeds",
 		zap.Int64("root", ix.versions.Root), zap.Int64("targets", ix.versions.Targets), zap.Int("count", ix.Len()),
 		zap.Time("expires", ix.expires), zap.NamedError("reason", onlineErr))
@@ -44,4 +45,16 @@ func (r *Repository) Degraded() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastErr
+}
+
+// withdrawStateLocked stops serving the index loaded from the state
+// directory: the trust server answered, and what it answered failed
+// verification (a rollback, a bad signature, expired metadata). Persisted
+// data stands in for an unreachable server, never for a refused one.
+// r.mu is held.
+func (r *Repository) withdrawStateLocked(refusal error) {
+	r.current.Store(nil)
+	r.fromState = false
+	r.log.Error("trust server answered with metadata that fails verification; the persisted trust data is no longer served",
+		zap.Error(refusal))
 }

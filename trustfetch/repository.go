@@ -49,6 +49,9 @@ type Repository struct {
 	lastErr error // the last refresh's failure, nil after a success
 	// refreshNow: Open did not refresh (Options.Background); Run does at once.
 	refreshNow bool
+	// fromState: the index in use was loaded from the state directory at
+	// start and no refresh has succeeded since (see startFromStateLocked).
+	fromState bool
 
 	graceWarned atomic.Int64 // unix seconds of the last "serving expired" warning
 }
@@ -170,10 +173,17 @@ func (r *Repository) Refresh(ctx context.Context) error {
 	r.metrics.refreshes.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err != nil && prev == nil && !errors.Is(err, &metadata.ErrRepository{}) {
+	refused := errors.Is(err, &metadata.ErrRepository{})
+	if err != nil && prev == nil && !refused {
 		// Unreachable, not refused: a server that serves metadata failing
 		// verification (a rollback, bad signatures) gets no fallback.
 		err = r.startFromStateLocked(ctx, err)
+	}
+	if err != nil && refused && r.fromState {
+		// The fallback was taken before the server could be asked (a
+		// background Open); now it answered with metadata that fails
+		// verification, which gets no fallback either.
+		r.withdrawStateLocked(err)
 	}
 	if err != nil {
 		r.metrics.failures.Add(1)
@@ -187,6 +197,7 @@ func (r *Repository) Refresh(ctx context.Context) error {
 		r.verified = verified
 	}
 	r.lastErr = nil
+	r.fromState = false
 	fields := []zap.Field{
 		zap.Int64("root", ix.versions.Root), zap.Int64("timestamp", ix.versions.Timestamp),
 		zap.Int64("snapshot", ix.versions.Snapshot), zap.Int64("targets", ix.versions.Targets),
