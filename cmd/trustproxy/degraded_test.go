@@ -122,4 +122,3 @@ policy:
 	}
 	testenv.ReadLayers(t, pulled)
 }
-
