@@ -70,6 +70,12 @@ func teamAccess(t testing.TB, token bool) *access.Authority {
 			{Match: []string{upName + "/public/**"}, Allow: []string{"anonymous"}},
 		},
 	}
+	return newAuthority(t, c, token)
+}
+
+// newAuthority builds c, with the token service when token is set.
+func newAuthority(t testing.TB, c access.Config, token bool) *access.Authority {
+	t.Helper()
 	if token {
 		c.Token = &access.TokenConfig{Issuer: "trustproxy-test", Service: "trustproxy", Key: writeTokenKey(t)}
 	}

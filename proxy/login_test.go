@@ -25,14 +25,7 @@ func acmeAccess(t testing.TB, token bool) *access.Authority {
 		Htpasswd: writeUsers(t, teamUsers),
 		Rules:    []access.Rule{{Match: []string{upName + "/acme/**"}, Allow: []string{"alice"}}},
 	}
-	if token {
-		c.Token = &access.TokenConfig{Issuer: "trustproxy-test", Service: "trustproxy", Key: writeTokenKey(t)}
-	}
-	a, err := access.New(c, access.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return newAuthority(t, c, token)
 }
 
 // The README's docker login and containerd credential snippets, run with the
