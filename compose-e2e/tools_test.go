@@ -103,7 +103,7 @@ type daemon struct {
 
 func startDaemon(t *testing.T, dir, name string, env []string, args ...string) *daemon {
 	t.Helper()
-	logPath := filepath.Join(dir, name+".log")
+	logPath := filepath.Join(dir, filepath.Base(name)+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)

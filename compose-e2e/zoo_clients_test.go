@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/trustproxy/trustproxy/internal/testenv"
+)
+
+const (
+	zooUpstream = "zoo"
+	zooUser     = "puller"
+	zooPass     = "s3cret"
+	// The Docker engine will not pull anonymously from a registry whose
+	// /v2/ asks for Basic (trustproxy does once it has access rules, which
+	// upstream credentials require): docker uses a trustproxy user.
+	dockerUser, dockerPass = "docker-user", "d0cker"
+)
+
+// TestZooClients pulls with the real clients through the trustproxy binary
+// in front of an upstream shaped like Docker Hub: a token realm on another
+// loopback address (127.0.0.2) that wants the configured credentials, and
+// every blob GET answered 307 to a CDN that refuses any Authorization. It
+// needs no compose stack: the zoo and trustproxy run on host loopback, which
+// the host's Docker engine reaches as an insecure registry (127.0.0.0/8).
+// Each client pulls an image of its own, so each pull's blobs cross the CDN.
+func TestZooClients(t *testing.T) {
+	needTool(t, "skopeo", "podman", "ctr", "containerd", "docker")
+	needRoot(t)
+	issuer := testenv.NewTokenIssuer(t, "127.0.0.2:0")
+	issuer.Username, issuer.Password = zooUser, zooPass
+	zoo := testenv.NewZoo(t, testenv.ZooOptions{CDNAddr: "127.0.0.1:0", Token: issuer})
+
+	clients := []string{"skopeo", "podman", "ctr", "docker"}
+	dir := shortTempDir(t, "zoo")
+	bin := filepath.Join(dir, "trustproxy")
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "../cmd/trustproxy").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "keys")
+	mustTool(t, nil, bin, "trust", "init", "--repo", repo, "--keys", keys)
+	signed := map[string]string{} // client → digest of its signed image
+	layers := map[string][]string{}
+	// acme/probe tells when trustproxy is ready.
+	for _, c := range append(clients, "probe") {
+		signed[c], layers[c] = zooPush(t, zoo.Seed, "acme/"+c+":1.0")
+		// The seed registry shares the zoo's storage without auth: the
+		// publisher reads the digest there and names it as the zoo's.
+		mustTool(t, nil, bin, "trust", "add", zoo.Seed.Host+"/acme/"+c+":1.0", "--insecure",
+			"--name", zooUpstream+"/acme/"+c, "--repo", repo)
+	}
+	zooPush(t, zoo.Seed, "acme/unsigned:1.0")
+	mustTool(t, nil, bin, "trust", "publish", "--repo", repo, "--keys", keys)
+
+	proxy := startZooProxy(t, dir, bin, zoo.URL, repo, "probe")
+	ref := func(c string) string { return proxy + "/" + zooUpstream + "/acme/" + c + ":1.0" }
+	denial := "denied: trustproxy: " + zooUpstream + "/acme/unsigned:1.0"
+
+	t.Run("skopeo", func(t *testing.T) {
+		layout := filepath.Join(t.TempDir(), "oci")
+		mustTool(t, nil, "skopeo", "copy", "--src-tls-verify=false", "docker://"+ref("skopeo"), "oci:"+layout+":signed")
+		b, err := os.ReadFile(filepath.Join(layout, "index.json"))
+		if err != nil || !strings.Contains(string(b), signed["skopeo"]) {
+			t.Fatalf("OCI layout index %s (%v); want the signed %s", b, err, signed["skopeo"])
+		}
+		out, err := tool(t, nil, "skopeo", "copy", "--src-tls-verify=false", "docker://"+ref("unsigned"), "oci:"+layout+":unsigned")
+		wantRefused(t, out, err, denial)
+	})
+	t.Run("podman", func(t *testing.T) {
+		pdir := shortTempDir(t, "podman")
+		env := []string{"CONTAINERS_REGISTRIES_CONF=" + writeRegistriesConf(t, proxy)}
+		podman := func(args ...string) []string {
+			return append([]string{"--root", filepath.Join(pdir, "root"), "--runroot", filepath.Join(pdir, "run"),
+				"--tmpdir", filepath.Join(pdir, "tmp"), "--storage-driver", "vfs",
+				"--events-backend", "none", "--cgroup-manager", "cgroupfs"}, args...)
+		}
+		mustTool(t, env, "podman", podman("pull", "--tls-verify=false", ref("podman"))...)
+		d := strings.TrimSpace(mustTool(t, env, "podman", podman("image", "inspect", "--format", "{{.Digest}}", ref("podman"))...))
+		if d != signed["podman"] {
+			t.Fatalf("digest %s; want the signed %s", d, signed["podman"])
+		}
+		out, err := tool(t, env, "podman", podman("pull", "--tls-verify=false", ref("unsigned"))...)
+		wantRefused(t, out, err, denial)
+	})
+	t.Run("ctr", func(t *testing.T) {
+		sock := startContainerd(t)
+		ctr := func(args ...string) []string { return append([]string{"-a", sock, "-n", "zoo"}, args...) }
+		mustTool(t, nil, "ctr", ctr("images", "pull", "--plain-http", "--snapshotter", "native", ref("ctr"))...)
+		out := mustTool(t, nil, "ctr", ctr("images", "ls")...)
+		var d string
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == ref("ctr") {
+				d = f[2]
+			}
+		}
+		if d != signed["ctr"] {
+			t.Fatalf("ctr images ls: digest %q; want the signed %s:\n%s", d, signed["ctr"], out)
+		}
+		// containerd resolves with HEAD, whose 403 has no body.
+		out, err := tool(t, nil, "ctr", ctr("images", "pull", "--plain-http", "--snapshotter", "native", ref("unsigned"))...)
+		wantRefused(t, out, err, "403 Forbidden")
+	})
+	t.Run("docker", func(t *testing.T) {
+		t.Cleanup(func() {
+			if out, err := toolCtx(context.Background(), nil, "docker", "image", "rm", "-f", ref("docker")); err != nil {
+				t.Errorf("remove the pulled image: %v\n%s", err, out)
+			}
+		})
+		// A client config of its own (not ~/.docker): the CLI hands these
+		// credentials to the engine with the pull.
+		cfg := t.TempDir()
+		auth := base64.StdEncoding.EncodeToString([]byte(dockerUser + ":" + dockerPass))
+		if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"`+proxy+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"DOCKER_CONFIG=" + cfg}
+		mustTool(t, env, "docker", "pull", ref("docker"))
+		wantRepoDigest(t, env, ref("docker"), strings.TrimSuffix(ref("docker"), ":1.0"), signed["docker"])
+		out, err := tool(t, env, "docker", "pull", ref("unsigned"))
+		wantRefused(t, out, err, denial)
+	})
+
+	// The CDN's own log: every client's layers were served from it, and no
+	// request reaching it carried a credential.
+	cdn := zoo.CDN.Log.Entries()
+	for _, e := range cdn {
+		if e.HasCredentials() {
+			t.Errorf("the CDN received credentials: %s %s Authorization=%q Cookie=%q", e.Method, e.Path, e.Authorization, e.Cookie)
+		}
+	}
+	for _, c := range clients {
+		for _, hex := range layers[c] {
+			if !cdnServed(cdn, hex) {
+				t.Errorf("%s: layer %s was not served by the CDN", c, hex)
+			}
+		}
+	}
+	if issuer.Issued() == 0 {
+		t.Fatal("the token issuer issued no token")
+	}
+	for _, e := range issuer.Log.Entries() {
+		if !strings.HasPrefix(e.Authorization, "Basic ") {
+			t.Errorf("token request without the configured credentials: %s %s", e.Method, e.Path)
+		}
+	}
+}
+
+// zooPush pushes a small image for this machine's platform and returns its
+// digest and its layers' hex digests.
+func zooPush(t *testing.T, r *testenv.Registry, repoTag string) (string, []string) {
+	t.Helper()
+	img, err := platformImage(runtime.GOARCH, types.OCIManifestSchema1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r.Ref(t, repoTag), img); err != nil {
+		t.Fatalf("push %s: %v", repoTag, err)
+	}
+	d, _ := img.Digest()
+	ls, _ := img.Layers()
+	var hexes []string
+	for _, l := range ls {
+		ld, _ := l.Digest()
+		hexes = append(hexes, ld.Hex)
+	}
+	return d.String(), hexes
+}
+
+// cdnServed reports whether a GET for the blob with this hex digest reached
+// the CDN (distribution's redirect names the blob's path in its storage).
+func cdnServed(log []testenv.HostLogEntry, hex string) bool {
+	for _, e := range log {
+		if e.Method == http.MethodGet && strings.Contains(e.Path, "/"+hex+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// startZooProxy runs `trustproxy serve` with the zoo as its upstream (with
+// the credentials the realm wants) and acme/** enforced against the TUF
+// repository (open access: the clients are anonymous), and returns its
+// host:port once the signed acme/<probeRepo>:1.0 resolves.
+func startZooProxy(t *testing.T, dir, bin, upstream, repo, probeRepo string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	hash, err := bcrypt.GenerateFromPassword([]byte(dockerPass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "users.htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(dockerUser+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`listen: %q
+storage: {filesystem: {rootdirectory: %q}}
+state: %q
+upstreams:
+  - {name: %s, url: %q, default: true, auth: {username: %s, password: %s}}
+trust:
+  corp: {metadata: %q, root: %q}
+policy:
+  rules:
+    - {name: acme, match: "%s/acme/**", mode: enforce, trust: corp}
+auth: {htpasswd: %q}
+access: [{match: "**", allow: [anonymous, authenticated]}]
+`, addr, filepath.Join(dir, "cache"), filepath.Join(dir, "state"), zooUpstream, upstream, zooUser, zooPass,
+		filepath.Join(repo, "metadata"), filepath.Join(repo, "metadata", "1.root.json"), zooUpstream, htpasswd)
+	path := filepath.Join(dir, "trustproxy.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, bin, nil, "serve", "--config", path)
+	// Ready when a signed tag resolves: the listener is up and the trust
+	// data (refreshed in the background) vouches for it.
+	probe := "http://" + addr + "/v2/" + zooUpstream + "/acme/" + probeRepo + "/manifests/1.0"
+	d.waitFor(t, "a signed tag", func() error {
+		resp, err := http.Head(probe)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HEAD %s: %s", probe, resp.Status)
+		}
+		return nil
+	})
+	return addr
+}
