@@ -38,17 +38,7 @@ func TestContainerd(t *testing.T) {
 	pull := func(ref string) (string, error) {
 		return tool(t, nil, "ctr", ctr("images", "pull", "--hosts-dir", hostsDir, "--snapshotter", "native", ref)...)
 	}
-	// digestOf reads ctr's image list: REF TYPE DIGEST SIZE PLATFORMS LABELS.
-	digestOf := func(t *testing.T, ref string) string {
-		out := mustTool(t, nil, "ctr", ctr("images", "ls")...)
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) >= 3 && f[0] == ref {
-				return f[2]
-			}
-		}
-		t.Fatalf("ctr images ls has no %s:\n%s", ref, out)
-		return ""
-	}
+	digestOf := func(t *testing.T, ref string) string { return ctrDigest(t, sock, "e2e", ref) }
 	start := time.Now()
 
 	t.Run("signed", func(t *testing.T) {
@@ -122,4 +112,18 @@ func TestContainerd(t *testing.T) {
 				mirrorName, seen, mirrorName, denied, upstreamName, bypassDenied)
 		}
 	})
+}
+
+// ctrDigest reads ctr's image list in namespace ns (REF TYPE DIGEST SIZE
+// PLATFORMS LABELS) and returns ref's digest.
+func ctrDigest(t *testing.T, sock, ns, ref string) string {
+	t.Helper()
+	out := mustTool(t, nil, "ctr", "-a", sock, "-n", ns, "images", "ls")
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == ref {
+			return f[2]
+		}
+	}
+	t.Fatalf("ctr images ls has no %s:\n%s", ref, out)
+	return ""
 }

@@ -46,11 +46,7 @@ func TestPodman(t *testing.T) {
 	needRoot(t)
 	dir := shortTempDir(t, "podman")
 	env := []string{"CONTAINERS_REGISTRIES_CONF=" + writeRegistriesConf(t, s.proxy)}
-	podman := func(args ...string) []string {
-		return append([]string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
-			"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs",
-			"--events-backend", "none", "--cgroup-manager", "cgroupfs"}, args...)
-	}
+	podman := func(args ...string) []string { return podmanArgs(dir, args...) }
 	digestOf := func(t *testing.T, ref string) string {
 		return strings.TrimSpace(mustTool(t, env, "podman", podman("image", "inspect", "--format", "{{.Digest}}", ref)...))
 	}
@@ -96,4 +92,12 @@ func TestPodman(t *testing.T) {
 		wantRefused(t, out, err, "Mirrors also failed", "denied: trustproxy: "+upstreamName+"/acme/unsigned:1.0",
 			"pinging container registry mirrored.test")
 	})
+}
+
+// podmanArgs runs podman as root without a daemon in private vfs storage
+// under dir.
+func podmanArgs(dir string, args ...string) []string {
+	return append([]string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+		"--tmpdir", filepath.Join(dir, "tmp"), "--storage-driver", "vfs",
+		"--events-backend", "none", "--cgroup-manager", "cgroupfs"}, args...)
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
 )
@@ -82,11 +81,7 @@ func TestZooClients(t *testing.T) {
 	t.Run("podman", func(t *testing.T) {
 		pdir := shortTempDir(t, "podman")
 		env := []string{"CONTAINERS_REGISTRIES_CONF=" + writeRegistriesConf(t, proxy)}
-		podman := func(args ...string) []string {
-			return append([]string{"--root", filepath.Join(pdir, "root"), "--runroot", filepath.Join(pdir, "run"),
-				"--tmpdir", filepath.Join(pdir, "tmp"), "--storage-driver", "vfs",
-				"--events-backend", "none", "--cgroup-manager", "cgroupfs"}, args...)
-		}
+		podman := func(args ...string) []string { return podmanArgs(pdir, args...) }
 		mustTool(t, env, "podman", podman("pull", "--tls-verify=false", ref("podman"))...)
 		d := strings.TrimSpace(mustTool(t, env, "podman", podman("image", "inspect", "--format", "{{.Digest}}", ref("podman"))...))
 		if d != signed["podman"] {
@@ -99,15 +94,8 @@ func TestZooClients(t *testing.T) {
 		sock := startContainerd(t)
 		ctr := func(args ...string) []string { return append([]string{"-a", sock, "-n", "zoo"}, args...) }
 		mustTool(t, nil, "ctr", ctr("images", "pull", "--plain-http", "--snapshotter", "native", ref("ctr"))...)
-		out := mustTool(t, nil, "ctr", ctr("images", "ls")...)
-		var d string
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) >= 3 && f[0] == ref("ctr") {
-				d = f[2]
-			}
-		}
-		if d != signed["ctr"] {
-			t.Fatalf("ctr images ls: digest %q; want the signed %s:\n%s", d, signed["ctr"], out)
+		if d := ctrDigest(t, sock, "zoo", ref("ctr")); d != signed["ctr"] {
+			t.Fatalf("digest %s; want the signed %s", d, signed["ctr"])
 		}
 		// containerd resolves with HEAD, whose 403 has no body.
 		out, err := tool(t, nil, "ctr", ctr("images", "pull", "--plain-http", "--snapshotter", "native", ref("unsigned"))...)
@@ -192,7 +180,7 @@ func cdnServed(log []testenv.HostLogEntry, hex string) bool {
 
 // startZooProxy runs `trustproxy serve` with the zoo as its upstream (with
 // the credentials the realm wants) and acme/** enforced against the TUF
-// repository (open access: the clients are anonymous), and returns its
+// repository (open access; docker pulls as dockerUser), and returns its
 // host:port once the signed acme/<probeRepo>:1.0 resolves.
 func startZooProxy(t *testing.T, dir, bin, upstream, repo, probeRepo string) string {
 	t.Helper()
@@ -202,14 +190,7 @@ func startZooProxy(t *testing.T, dir, bin, upstream, repo, probeRepo string) str
 	}
 	addr := l.Addr().String()
 	l.Close()
-	hash, err := bcrypt.GenerateFromPassword([]byte(dockerPass), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "users.htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(dockerUser+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	htpasswd := testenv.WriteHtpasswd(t, dockerUser, dockerPass)
 	config := fmt.Sprintf(`listen: %q
 storage: {filesystem: {rootdirectory: %q}}
 state: %q

@@ -107,7 +107,7 @@ storage:
   maintenance: {uploadpurging: {enabled: false}}
 http: {addr: %q, secret: trustproxy-test}
 auth: {htpasswd: {realm: zoo, path: %q}}
-`, g.AccessKey, g.SecretKey, r.S3URL, regAddr, writeHtpasswd(t, user, password))
+`, g.AccessKey, g.SecretKey, r.S3URL, regAddr, WriteHtpasswd(t, user, password))
 	path := filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

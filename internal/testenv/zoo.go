@@ -134,7 +134,7 @@ func NewZoo(t testing.TB, o ZooOptions) *Zoo {
 	case o.Token != nil:
 		cfg.Auth = configuration.Auth{"token": configuration.Parameters(o.Token.AuthConfig())}
 	case o.HtpasswdUser != "":
-		path := writeHtpasswd(t, o.HtpasswdUser, o.HtpasswdPassword)
+		path := WriteHtpasswd(t, o.HtpasswdUser, o.HtpasswdPassword)
 		cfg.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "zoo", "path": path}}
 	}
 	r, err := startRegistryConfig(cfg, "127.0.0.1:0")
@@ -147,8 +147,9 @@ func NewZoo(t testing.TB, o ZooOptions) *Zoo {
 	return z
 }
 
-// writeHtpasswd writes a one-user htpasswd file (bcrypt) for distribution.
-func writeHtpasswd(t testing.TB, user, password string) string {
+// WriteHtpasswd writes a one-user htpasswd file (bcrypt) for distribution
+// or trustproxy and returns its path.
+func WriteHtpasswd(t testing.TB, user, password string) string {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
