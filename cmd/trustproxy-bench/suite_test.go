@@ -68,7 +68,7 @@ func TestQuickSuite(t *testing.T) {
 			}
 		}
 	}
-	for _, sc := range []string{scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scStartupBig} {
+	for _, sc := range []string{scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scS3, scReplicas, scStartupBig} {
 		if !seen[sc] {
 			t.Errorf("no rows for scenario %s", sc)
 		}
@@ -92,8 +92,9 @@ func TestQuickSuite(t *testing.T) {
 	}
 	// Every target of the issue is reported (met or not: this is a smoke
 	// test, the numbers of a quick run on a shared machine mean nothing).
-	if len(rep.Targets) != 6 {
-		t.Errorf("%d targets reported, want 6: %+v", len(rep.Targets), rep.Targets)
+	// Six of the first performance issue, three of the S3 and replica rows.
+	if len(rep.Targets) != 9 {
+		t.Errorf("%d targets reported, want 9: %+v", len(rep.Targets), rep.Targets)
 	}
 	for _, tg := range rep.Targets {
 		if tg.Missing || tg.Want == "" || tg.Name == "" {
