@@ -91,6 +91,9 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 	if err != nil {
 		return nil, err
 	}
+	if err := loadSignedPolicy(ctx, c, in.trusts); err != nil {
+		return nil, err
+	}
 	if wrap != nil {
 		for name, r := range in.trusts {
 			sources[name] = wrap(r)
@@ -179,7 +182,11 @@ func (in *instance) newEngine(c *fileConfig, sources map[string]policy.TrustSour
 	if err != nil {
 		return nil, err
 	}
-	return policy.New(pc, sources, policy.Options{Logger: in.log, Version: policyVersion(pc), Metrics: in.policyMetrics})
+	version := policyVersion(pc)
+	if c.signed != nil {
+		version = c.signed.version
+	}
+	return policy.New(pc, sources, policy.Options{Logger: in.log, Version: version, Metrics: in.policyMetrics})
 }
 
 // upstreamConfigs maps the upstreams section onto the proxy's.

@@ -35,6 +35,8 @@ type fileConfig struct {
 	Access   []accessRuleConfig `json:"access"`
 	Limits   limitsConfig       `json:"limits"`
 	Operator operatorConfig     `json:"operator"`
+	// signed is the policy target the rules came from (policy.from).
+	signed *signedPolicy
 	// backgroundTrust is serve's, not a key: trust repositories start
 	// from their persisted state and refresh in the background.
 	backgroundTrust bool
@@ -138,6 +140,8 @@ type trustC struct {
 type policyConfig struct {
 	Default string       `json:"default"`
 	Rules   []ruleConfig `json:"rules"`
+	// From: signed_policy.go.
+	From *policyFromConfig `json:"from"`
 }
 
 type ruleConfig struct {
@@ -312,6 +316,9 @@ func (c *fileConfig) validate(base string) error {
 		c.Trust[name] = t
 	}
 	if err := c.checkRuleUpstreams(); err != nil {
+		return err
+	}
+	if err := c.validatePolicyFrom(); err != nil {
 		return err
 	}
 	if err := c.validateAccess(abs); err != nil {

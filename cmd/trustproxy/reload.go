@@ -153,6 +153,9 @@ func (in *instance) swap(ctx context.Context, live *proxy.Live) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", in.path, err)
 	}
+	if err := loadSignedPolicy(ctx, c, trusts); err != nil {
+		return fmt.Errorf("config %s: %w", in.path, err)
+	}
 	engine, err := in.newEngine(c, sources)
 	var authority *access.Authority
 	if err == nil {

@@ -20,6 +20,7 @@ func (in *instance) watchReload(ctx context.Context, live *proxy.Live) {
 	if in.path == "" {
 		return
 	}
+	in.watchSignedPolicy(ctx, live)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	last := fileHash(in.path)

@@ -19,6 +19,7 @@ func trustSubcommands() []*cobra.Command {
 	return []*cobra.Command{
 		newTrustInitCmd(),
 		newTrustAddCmd(),
+		newTrustAddFileCmd(),
 		newTrustRemoveCmd(),
 		newTrustDelegateCmd(),
 		newTrustPublishCmd(),

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestSignedPolicyReachesTwoProxies publishes the rules as a TUF target
+// with trustproxy's publisher and runs two real proxies on separate state
+// directories that take their rules from it: a new version reaches both
+// without a restart, its version is in every audit line, and a target whose
+// bytes do not match the signed hash is refused with the last verified
+// policy still in force.
+func TestSignedPolicyReachesTwoProxies(t *testing.T) {
+	m := newMirrorSides(t)
+	m.up.PushRandomImage(t, "acme/app:1", 512, 1, types.OCIManifestSchema1)
+	m.up.PushRandomImage(t, "other/app:1", 512, 1, types.OCIManifestSchema1)
+	policyFile := filepath.Join(m.dir, "prod-policy.yaml")
+	publishPolicy := func(rules string) {
+		t.Helper()
+		writeFile(t, policyFile, rules)
+		m.trust(t, "add-file", "policy/prod.yaml", policyFile, "--repo", m.repo, "--keys", m.keys, "--publish")
+	}
+	publishPolicy("rules:\n  - {name: acme-allowed, match: \"up/acme/**\", mode: allow}\n")
+
+	var proxies []*reloadEnv
+	for i := range 2 {
+		proxies = append(proxies, startReloadable(t, m.up.URL, fmt.Sprintf(`upstreams: [{name: up, url: %q}]
+storage: {inmemory: {}}
+log: {level: warn}
+state: %q
+trust: {corp: {metadata: %q, root: %q, refresh: 1s}}
+policy: {from: {trust: corp, target: policy/prod.yaml}}
+`, m.up.URL, filepath.Join(m.dir, fmt.Sprintf("state-%d", i)), filepath.Join(m.repo, "metadata"), m.rootPath())))
+	}
+	acme := "/v2/up/acme/app/manifests/1"
+	for i, p := range proxies {
+		if code, body, _ := p.get(acme); code != 200 {
+			t.Fatalf("proxy %d under signed policy v1: %d %s", i, code, body)
+		}
+		if v := p.in.policy.Version(); !strings.HasPrefix(v, "policy/prod.yaml@targets-v") {
+			t.Fatalf("proxy %d policy version %q does not name the signed target", i, v)
+		}
+	}
+	v1 := proxies[0].in.policy.Version()
+	if v := proxies[1].in.policy.Version(); v != v1 {
+		t.Fatalf("replicas name the same signed policy differently: %q, %q", v1, v)
+	}
+
+	publishPolicy("rules:\n  - {name: only-other, match: \"up/other/**\", mode: allow}\n")
+	for i, p := range proxies {
+		waitUntil(t, fmt.Sprintf("proxy %d to deny under signed policy v2", i), func() bool {
+			code, _, _ := p.get(acme)
+			return code == 403
+		})
+		if code, body, _ := p.get("/v2/up/other/app/manifests/1"); code != 200 {
+			t.Fatalf("proxy %d under v2: other: %d %s", i, code, body)
+		}
+		if gen, err := p.status(); gen != 2 || err != nil {
+			t.Fatalf("proxy %d: generation %d, last reload error %v; want one reload", i, gen, err)
+		}
+	}
+	v2 := proxies[0].in.policy.Version()
+	if v2 == v1 {
+		t.Fatalf("policy version did not change: %q", v2)
+	}
+
+	// v3 allows acme again, but its bytes on the server are not the
+	// signed ones: refused, v2 stays.
+	publishPolicy("rules:\n  - {name: acme-again, match: \"up/acme/**\", mode: allow}\n")
+	stored, err := filepath.Glob(filepath.Join(m.repo, "targets", "policy", "*.prod.yaml"))
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("stored policy targets: %v %v", stored, err)
+	}
+	for _, s := range stored {
+		if b, _ := os.ReadFile(s); strings.Contains(string(b), "acme-again") {
+			writeFile(t, s, strings.Replace(string(b), "acme-again", "acme-forge", 1))
+		}
+	}
+	for i, p := range proxies {
+		waitUntil(t, fmt.Sprintf("proxy %d to refuse the forged v3", i), func() bool {
+			_, err := p.status()
+			return err != nil
+		})
+		if _, err := p.status(); !strings.Contains(err.Error(), "content has sha256") {
+			t.Fatalf("proxy %d refused v3 for another reason: %v", i, err)
+		}
+		if code, body, _ := p.get(acme); code != 403 {
+			t.Fatalf("proxy %d after forged v3: %d %s; v2 must stay in force", i, code, body)
+		}
+		if v := p.in.policy.Version(); v != v2 {
+			t.Fatalf("proxy %d policy version %q after forged v3, want %q", i, v, v2)
+		}
+		if n := testutil.ToFloat64(p.in.status.metrics.reloads.WithLabelValues("failure")); n != 1 {
+			t.Fatalf("proxy %d: %v failed reloads, want 1", i, n)
+		}
+		if _, ready, _ := p.get("/readyz"); !strings.Contains(ready, "refused") || !strings.Contains(ready, v2) {
+			t.Fatalf("proxy %d /readyz:\n%s", i, ready)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
