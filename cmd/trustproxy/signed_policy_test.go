@@ -72,11 +72,24 @@ policy: {from: {trust: corp, target: policy/prod.yaml}}
 		t.Fatalf("policy version did not change: %q", v2)
 	}
 
+	// A signed file is validated as the local rules are: a misspelt key
+	// is refused, v2 stays.
+	publishPolicy("rulez:\n  - {name: acme-allowed, match: \"up/acme/**\", mode: allow}\n")
+	for i, p := range proxies {
+		waitUntil(t, fmt.Sprintf("proxy %d to refuse the misspelt policy", i), func() bool {
+			_, err := p.status()
+			return err != nil && strings.Contains(err.Error(), "rulez")
+		})
+		if code, body, _ := p.get(acme); code != 403 {
+			t.Fatalf("proxy %d after misspelt policy: %d %s; v2 must stay in force", i, code, body)
+		}
+	}
+
 	// v3 allows acme again, but its bytes on the server are not the
 	// signed ones: refused, v2 stays.
 	publishPolicy("rules:\n  - {name: acme-again, match: \"up/acme/**\", mode: allow}\n")
 	stored, err := filepath.Glob(filepath.Join(m.repo, "targets", "policy", "*.prod.yaml"))
-	if err != nil || len(stored) != 3 {
+	if err != nil || len(stored) != 4 {
 		t.Fatalf("stored policy targets: %v %v", stored, err)
 	}
 	for _, s := range stored {
@@ -87,7 +100,7 @@ policy: {from: {trust: corp, target: policy/prod.yaml}}
 	for i, p := range proxies {
 		waitUntil(t, fmt.Sprintf("proxy %d to refuse the forged v3", i), func() bool {
 			_, err := p.status()
-			return err != nil
+			return err != nil && !strings.Contains(err.Error(), "rulez")
 		})
 		if _, err := p.status(); !strings.Contains(err.Error(), "content has sha256") {
 			t.Fatalf("proxy %d refused v3 for another reason: %v", i, err)
@@ -98,8 +111,8 @@ policy: {from: {trust: corp, target: policy/prod.yaml}}
 		if v := p.in.policy.Version(); v != v2 {
 			t.Fatalf("proxy %d policy version %q after forged v3, want %q", i, v, v2)
 		}
-		if n := testutil.ToFloat64(p.in.status.metrics.reloads.WithLabelValues("failure")); n != 1 {
-			t.Fatalf("proxy %d: %v failed reloads, want 1", i, n)
+		if n := testutil.ToFloat64(p.in.status.metrics.reloads.WithLabelValues("failure")); n != 2 {
+			t.Fatalf("proxy %d: %v failed reloads, want 2", i, n)
 		}
 		if _, ready, _ := p.get("/readyz"); !strings.Contains(ready, "refused") || !strings.Contains(ready, v2) {
 			t.Fatalf("proxy %d /readyz:\n%s", i, ready)
@@ -115,4 +128,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestPolicyFromValidation(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.json")
+	writeFile(t, root, "{}")
+	for _, tc := range []struct{ policy, want string }{
+		{`{from: {trust: corp}}`, "policy.from: both trust and target are required"},
+		{`{from: {trust: nope, target: p.yaml}}`, `policy.from.trust: "nope" is not a configured trust repository`},
+		{`{from: {trust: corp, target: p.yaml}, rules: [{match: "up/**", mode: allow}]}`, "or locally, not both"},
+		{`{from: {trust: corp, target: p.yaml, extra: 1}}`, "policy.from.extra"},
+	} {
+		p := filepath.Join(dir, "c.yaml")
+		writeFile(t, p, fmt.Sprintf(`upstreams: [{name: up, url: "http://127.0.0.1:1"}]
+storage: {inmemory: {}}
+state: %q
+trust: {corp: {metadata: %q, root: %q}}
+policy: %s
+`, dir, dir, root, tc.policy))
+		if _, err := loadConfig(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("policy %s: %v, want an error containing %q", tc.policy, err, tc.want)
+		}
+	}
 }
