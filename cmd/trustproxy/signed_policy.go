@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,6 +85,13 @@ func loadSignedPolicy(ctx context.Context, c *fileConfig, trusts map[string]*tru
 	}
 	if pc.From != nil {
 		return fmt.Errorf("%s: from: a signed policy cannot point at another", where)
+	}
+	for i, r := range pc.Rules {
+		for _, k := range r.InToto.LayoutKeys {
+			if !filepath.IsAbs(k) {
+				return fmt.Errorf("%s: rules[%d].inToto.layoutKeys: %q must be an absolute path (the file is read on every site)", where, i, k)
+			}
+		}
 	}
 	pc.From = f
 	c.Policy = pc

@@ -71,6 +71,11 @@ policy: {from: {trust: corp, target: policy/prod.yaml}}
 	if v2 == v1 {
 		t.Fatalf("policy version did not change: %q", v2)
 	}
+	// explain reads the signed rules too.
+	if code, out, errOut := runPolicy(t, "explain", "--config", proxies[0].path, "up/acme/app:1"); code != 0 ||
+		!strings.Contains(out, "only-other") || !strings.Contains(out, v2) || !strings.Contains(out, "decision: deny") {
+		t.Fatalf("explain under signed v2: exit %d\n%s%s", code, out, errOut)
+	}
 
 	// A signed file is validated as the local rules are: a misspelt key
 	// is refused, v2 stays.
