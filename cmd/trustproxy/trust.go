@@ -33,7 +33,7 @@ func trustSubcommands() []*cobra.Command {
 func newTrustCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trust",
-		Short: "Publisher tools: init, add, remove, delegate, publish, timestamp, rotate, list, import-notary",
+		Short: "Publisher tools: init, add, add-file, remove, delegate, publish, timestamp, rotate, list, import-notary",
 		Long: `Create and sign the TUF repositories trustproxy verifies.
 
 A trust repository is a directory servable as-is by any static web server
