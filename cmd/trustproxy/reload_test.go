@@ -53,10 +53,17 @@ func startReloadable(t *testing.T, upstream, yaml string) *reloadEnv {
 // startReloadableWith is startReloadable with serve --watch=watch.
 func startReloadableWith(t *testing.T, upstream, yaml string, watch time.Duration) *reloadEnv {
 	t.Helper()
+	return startReloadableAs(t, upstream, yaml, watch, nil)
+}
+
+// startReloadableAs is startReloadableWith with the configuration changed
+// by mutate after loading, as serve does.
+func startReloadableAs(t *testing.T, upstream, yaml string, watch time.Duration, mutate func(*fileConfig)) *reloadEnv {
+	t.Helper()
 	e := &reloadEnv{t: t, path: filepath.Join(t.TempDir(), "trustproxy.yaml"), upstream: upstream}
 	e.write(yaml)
 	ctx, cancel := context.WithCancel(context.Background())
-	in, err := openInstance(ctx, e.path, nil)
+	in, err := openInstance(ctx, e.path, mutate)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

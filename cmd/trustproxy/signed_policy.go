@@ -66,6 +66,15 @@ func loadSignedPolicy(ctx context.Context, c *fileConfig, trusts map[string]*tru
 	where := fmt.Sprintf("signed policy %q of trust repository %q", f.Target, f.Trust)
 	ix, err := r.Index()
 	if err != nil {
+		// serve opens trust in the background; with nothing persisted yet
+		// there are no rules to serve under until the server answers.
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if r.Refresh(rctx) == nil {
+			ix, err = r.Index()
+		}
+		cancel()
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	t, ok := ix.Lookup(f.Target)

@@ -32,13 +32,19 @@ func TestSignedPolicyReachesTwoProxies(t *testing.T) {
 
 	var proxies []*reloadEnv
 	for i := range 2 {
-		proxies = append(proxies, startReloadable(t, m.up.URL, fmt.Sprintf(`upstreams: [{name: up, url: %q}]
+		// The second opens trust as serve does: in the background, with
+		// nothing persisted yet.
+		var asServe func(*fileConfig)
+		if i == 1 {
+			asServe = func(c *fileConfig) { c.backgroundTrust = true }
+		}
+		proxies = append(proxies, startReloadableAs(t, m.up.URL, fmt.Sprintf(`upstreams: [{name: up, url: %q}]
 storage: {inmemory: {}}
 log: {level: warn}
 state: %q
 trust: {corp: {metadata: %q, root: %q, refresh: 1s}}
 policy: {from: {trust: corp, target: policy/prod.yaml}}
-`, m.up.URL, filepath.Join(m.dir, fmt.Sprintf("state-%d", i)), filepath.Join(m.repo, "metadata"), m.rootPath())))
+`, m.up.URL, filepath.Join(m.dir, fmt.Sprintf("state-%d", i)), filepath.Join(m.repo, "metadata"), m.rootPath()), 0, asServe))
 	}
 	acme := "/v2/up/acme/app/manifests/1"
 	for i, p := range proxies {
