@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,12 @@ func TestSignedPolicyReachesTwoProxies(t *testing.T) {
 		m.trust(t, "add-file", "policy/prod.yaml", policyFile, "--repo", m.repo, "--keys", m.keys, "--publish")
 	}
 	publishPolicy("rules:\n  - {name: acme-allowed, match: \"up/acme/**\", mode: allow}\n")
+
+	// What the server published for v1, to roll it back to later.
+	v1Metadata := filepath.Join(m.dir, "v1-metadata")
+	if err := os.CopyFS(v1Metadata, os.DirFS(filepath.Join(m.repo, "metadata"))); err != nil {
+		t.Fatal(err)
+	}
 
 	var proxies []*reloadEnv
 	for i := range 2 {
@@ -129,6 +136,29 @@ policy: {from: {trust: corp, target: policy/prod.yaml}}
 			t.Fatalf("proxy %d /readyz:\n%s", i, ready)
 		}
 	}
+
+	// The server rolls back to v1's metadata (allow acme): TUF refuses the
+	// older versions, so no proxy reloads and v2 stays.
+	metaDir := filepath.Join(m.repo, "metadata")
+	if err := os.RemoveAll(metaDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(metaDir, os.DirFS(v1Metadata)); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range proxies {
+		_, before, _ := p.get("/metrics")
+		waitUntil(t, fmt.Sprintf("proxy %d to refuse the rolled-back metadata", i), func() bool {
+			_, now, _ := p.get("/metrics")
+			return refreshFailures(now) > refreshFailures(before)
+		})
+		if code, body, _ := p.get(acme); code != 403 {
+			t.Fatalf("proxy %d after rollback to v1: %d %s; v2 must stay in force", i, code, body)
+		}
+		if v := p.in.policy.Version(); v != v2 {
+			t.Fatalf("proxy %d policy version %q after rollback, want %q", i, v, v2)
+		}
+	}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -162,4 +192,16 @@ policy: %s
 			t.Errorf("policy %s: %v, want an error containing %q", tc.policy, err, tc.want)
 		}
 	}
+}
+
+// refreshFailures reads trustproxy_trust_refresh_failures_total of corp
+// from a /metrics page.
+func refreshFailures(page string) float64 {
+	for _, l := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(l, `trustproxy_trust_refresh_failures_total{repository="corp"} `); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return -1
 }
