@@ -104,21 +104,7 @@ func TestZooClients(t *testing.T) {
 		wantRefused(t, out, err, "403 Forbidden")
 	})
 	t.Run("docker", func(t *testing.T) {
-		t.Cleanup(func() {
-			if out, err := toolCtx(context.Background(), nil, "docker", "image", "rm", "-f", ref("docker")); err != nil {
-				t.Errorf("remove the pulled image: %v\n%s", err, out)
-			}
-		})
-		// A client config of its own (not ~/.docker): the CLI hands these
-		// credentials to the engine with the pull.
-		cfg := t.TempDir()
-		auth := base64.StdEncoding.EncodeToString([]byte(dockerUser + ":" + dockerPass))
-		if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"`+proxy+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		env := []string{"DOCKER_CONFIG=" + cfg}
-		mustTool(t, env, "docker", "pull", ref("docker"))
-		wantRepoDigest(t, env, ref("docker"), strings.TrimSuffix(ref("docker"), ":1.0"), signed["docker"])
+		env := zooDockerPull(t, proxy, ref("docker"), signed["docker"])
 		out, err := tool(t, env, "docker", "pull", ref("unsigned"))
 		wantRefused(t, out, err, denial)
 	})
@@ -192,24 +178,36 @@ func TestZooClients(t *testing.T) {
 			t.Errorf("ctr: digest %s; want the signed %s", d, signed["ctr"])
 		}
 
-		t.Cleanup(func() {
-			if out, err := toolCtx(context.Background(), nil, "docker", "image", "rm", "-f", ref("docker")); err != nil {
-				t.Errorf("remove the pulled image: %v\n%s", err, out)
-			}
-		})
-		cfg := t.TempDir()
-		auth := base64.StdEncoding.EncodeToString([]byte(dockerUser + ":" + dockerPass))
-		if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"`+proxy+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		denv := []string{"DOCKER_CONFIG=" + cfg}
-		mustTool(t, denv, "docker", "pull", ref("docker"))
-		wantRepoDigest(t, denv, ref("docker"), strings.TrimSuffix(ref("docker"), ":1.0"), signed["docker"])
+		zooDockerPull(t, proxy, ref("docker"), signed["docker"])
 	})
 	// The four clients' pulls needed no upstream answer; only acme/late asked.
 	if n := zoo.Requests() - before; n != 1 {
 		t.Errorf("%d upstream requests while rate-limited; want 1 (acme/late's manifest)", n)
 	}
+}
+
+// zooDockerPull pulls ref with the host's Docker engine as the trustproxy
+// user dockerUser, checks that docker recorded the signed digest, removes
+// the image when the test ends, and returns the environment of that
+// client configuration.
+func zooDockerPull(t *testing.T, proxy, ref, signed string) []string {
+	t.Helper()
+	t.Cleanup(func() {
+		if out, err := toolCtx(context.Background(), nil, "docker", "image", "rm", "-f", ref); err != nil {
+			t.Errorf("remove the pulled image: %v\n%s", err, out)
+		}
+	})
+	// A client config of its own (not ~/.docker): the CLI hands these
+	// credentials to the engine with the pull, as after `docker login`.
+	cfg := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte(dockerUser + ":" + dockerPass))
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"`+proxy+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DOCKER_CONFIG=" + cfg}
+	mustTool(t, env, "docker", "pull", ref)
+	wantRepoDigest(t, env, ref, strings.TrimSuffix(ref, ":1.0"), signed)
+	return env
 }
 
 // zooPush pushes a small image for this machine's platform and returns its

@@ -183,11 +183,14 @@ func TestHostileRedirects(t *testing.T) {
 
 	target.Store(foreignURL)
 	tamper.Store(true)
-	resp = e.get(t, "GET", "/v2/open/app/blobs/"+ld.String(), nil)
-	_, rerr := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if rerr == nil && resp.StatusCode == 200 {
-		t.Fatal("tampered bytes from the redirect target were served as the blob")
+	// An abort before any header closes the connection: an error is a
+	// right answer too.
+	if resp, err := http.Get(e.srv.URL + "/v2/open/app/blobs/" + ld.String()); err == nil {
+		_, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr == nil && resp.StatusCode == 200 {
+			t.Fatal("tampered bytes from the redirect target were served as the blob")
+		}
 	}
 	tamper.Store(false)
 	resp = e.get(t, "GET", "/v2/open/app/blobs/"+ld.String(), nil)
@@ -201,8 +204,10 @@ func TestHostileRedirects(t *testing.T) {
 			t.Errorf("the foreign host received credentials: %+v", en)
 		}
 	}
-	if len(foreignLog.Entries()) != 2 {
-		t.Fatalf("foreign host saw %d requests; want 2", len(foreignLog.Entries()))
+	// At least the tampered and the good download; Go's client may resend
+	// the tampered GET once when trustproxy aborts before any header.
+	if n := len(foreignLog.Entries()); n < 2 || n > 3 {
+		t.Fatalf("foreign host saw %d requests; want 2 (3 if the aborted GET was resent)", n)
 	}
 }
 
