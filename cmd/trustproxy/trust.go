@@ -93,6 +93,15 @@ func (f *repoFlags) needKeysToPublish(now bool) error {
 	return nil
 }
 
+// openToStage opens the repository for a staging command, refusing
+// --publish without --keys before anything is read.
+func (f *repoFlags) openToStage(now bool) (*publish.Repo, error) {
+	if err := f.needKeysToPublish(now); err != nil {
+		return nil, err
+	}
+	return f.open()
+}
+
 // finishTrustEdit prints the summary of a staging command, publishing first
 // when asked to.
 func finishTrustEdit(ctx context.Context, repo *publish.Repo, now bool, summary string, stdout, stderr io.Writer) error {

@@ -29,10 +29,7 @@ docker config (~/.docker/config.json).`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.needKeysToPublish(now); err != nil {
-				return err
-			}
-			repo, err := f.open()
+			repo, err := f.openToStage(now)
 			if err != nil {
 				return err
 			}

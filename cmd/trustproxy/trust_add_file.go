@@ -23,10 +23,7 @@ file that proxies take their rules from (policy.from), or any other file.`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := f.needKeysToPublish(now); err != nil {
-				return err
-			}
-			repo, err := f.open()
+			repo, err := f.openToStage(now)
 			if err != nil {
 				return err
 			}

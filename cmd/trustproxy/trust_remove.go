@@ -21,10 +21,7 @@ published, trustproxy stops serving them within its refresh interval.`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, names []string) error {
-			if err := f.needKeysToPublish(now); err != nil {
-				return err
-			}
-			repo, err := f.open()
+			repo, err := f.openToStage(now)
 			if err != nil {
 				return err
 			}
