@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
+	"github.com/opencontainers/go-digest"
+
 	"github.com/trustproxy/trustproxy/trustfetch"
 )
 
@@ -19,8 +22,8 @@ import (
 // repository. Finally this side's persisted state is advanced through the
 // same verified refresh the proxy runs, so a later rollback is refused.
 func commit(ctx context.Context, dir string, p *plan, o ImportOptions) (*ImportResult, error) {
-	res := &ImportResult{Entries: p.entries}
-	rd := layoutReader{dir: dir}
+	res := &ImportResult{Entries: p.entries, Reused: len(p.reused)}
+	rd := p.rd
 	var done Progress
 	tick := func(n int64) {
 		done.Objects++
@@ -46,6 +49,9 @@ func commit(ctx context.Context, dir string, p *plan, o ImportOptions) (*ImportR
 		tick(size)
 	}
 	for _, dg := range p.order {
+		if p.reused[dg] {
+			continue
+		}
 		if _, _, err := o.Cache.GetManifest(ctx, dg); err == nil {
 			tick(0)
 			continue
@@ -79,6 +85,9 @@ func commit(ctx context.Context, dir string, p *plan, o ImportOptions) (*ImportR
 		if changed {
 			res.TrustUpdated = append(res.TrustUpdated, name)
 		}
+	}
+	if err := recordImport(o.StateDir, p.index); err != nil {
+		return nil, err
 	}
 	res.NoOp = res.BlobsAdded == 0 && res.ManifestsAdded == 0 && res.TagsAdded == 0 && len(res.TrustUpdated) == 0
 	return res, nil
@@ -196,6 +205,25 @@ func syncFile(src, dst string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// recordImport notes the export as imported (see checkBase).
+func recordImport(stateDir string, index []byte) error {
+	if stateDir == "" {
+		return nil
+	}
+	p := importRecord(stateDir, digest.FromBytes(index))
+	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, index) {
+		return nil
+	}
+	err := os.MkdirAll(filepath.Dir(p), 0o755)
+	if err == nil {
+		err = renameio.WriteFile(p, index, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("record the import: %w", err)
+	}
+	return nil
 }
 
 // copyDir copies the regular files of src (if it exists) into dst.

@@ -43,6 +43,10 @@ type ExportOptions struct {
 	Recorder *Recorder
 	// References are "<upstream>/<repository>:<tag>" or "…@<digest>".
 	References []string
+	// Since, if set, is a previous export (directory or tar file): what it
+	// carried is left out, and the export can be imported only where that
+	// one was.
+	Since string
 	// Version is the trustproxy version recorded in the export.
 	Version string
 	Logger  *zap.Logger
@@ -78,8 +82,10 @@ func ExportTar(ctx context.Context, w io.Writer, o ExportOptions) (*Index, error
 type exporter struct {
 	o        ExportOptions
 	out      sink
-	mu       sync.Mutex // guards progress
+	base     *baseExport // nil: a full export
+	mu       sync.Mutex  // guards progress and omitted
 	progress Progress
+	omitted  map[digest.Digest]bool
 }
 
 func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
@@ -89,8 +95,15 @@ func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 	if len(o.References) == 0 {
 		return nil, fmt.Errorf("export: no references given")
 	}
-	x := &exporter{o: o, out: out}
+	x := &exporter{o: o, out: out, omitted: map[digest.Digest]bool{}}
 	ix := &Index{Format: formatV1, Writer: o.Version, Trust: map[string]trustfetch.Versions{}}
+	if o.Since != "" {
+		b, err := readBase(o.Since)
+		if err != nil {
+			return nil, err
+		}
+		x.base, ix.Since = b, &b.Base
+	}
 	var roots []ocispec.Descriptor
 	for _, ref := range o.References {
 		e, err := x.exportRef(ctx, ref)
@@ -102,6 +115,10 @@ func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 			Annotations: map[string]string{ocispec.AnnotationRefName: e.Reference, "io.containerd.image.name": e.Reference}})
 		ix.Trust[e.Trust] = trustfetch.Versions{}
 	}
+	for dg := range x.omitted {
+		ix.Omitted = append(ix.Omitted, dg)
+	}
+	sort.Slice(ix.Omitted, func(i, j int) bool { return ix.Omitted[i] < ix.Omitted[j] })
 	if err := x.writeTrust(ctx, ix); err != nil {
 		return nil, err
 	}
@@ -161,10 +178,25 @@ func (x *exporter) exportRef(ctx context.Context, ref string) (Entry, error) {
 		}
 		e.Trust = r.Trust
 	}
+	if x.omit(e.Digest) {
+		return e, nil
+	}
 	if err := x.writeTree(ctx, subj, e.Digest, body); err != nil {
 		return e, err
 	}
 	return e, nil
+}
+
+// omit reports whether the base export carried dg (and with a manifest,
+// its whole tree), noting it as omitted.
+func (x *exporter) omit(dg digest.Digest) bool {
+	if x.base == nil || !x.base.has[dg] {
+		return false
+	}
+	x.mu.Lock()
+	x.omitted[dg] = true
+	x.mu.Unlock()
+	return true
 }
 
 func notVouched(d policy.Decision, subj policy.Subject) error {
@@ -183,7 +215,7 @@ func (x *exporter) writeTree(ctx context.Context, subj policy.Subject, dg digest
 		return fmt.Errorf("manifest %s: %w", dg, err)
 	}
 	for _, c := range refs.manifests {
-		if x.out.has(blobName(c.Digest)) {
+		if x.out.has(blobName(c.Digest)) || x.omit(c.Digest) {
 			continue
 		}
 		_, cb, err := x.o.Source.Manifest(ctx, subj.Upstream, subj.Repository, c.Digest.String())
@@ -202,7 +234,7 @@ func (x *exporter) writeTree(ctx context.Context, subj policy.Subject, dg digest
 	var todo []ocispec.Descriptor
 	queued := map[digest.Digest]bool{}
 	for _, b := range refs.blobs {
-		if !queued[b.Digest] && !x.out.has(blobName(b.Digest)) {
+		if !queued[b.Digest] && !x.out.has(blobName(b.Digest)) && !x.omit(b.Digest) {
 			queued[b.Digest] = true
 			todo = append(todo, b)
 		}

@@ -36,6 +36,10 @@ type ImportOptions struct {
 	Policy policy.Config
 	Trusts map[string]ImportTrust
 	Cache  *cache.Cache
+	// StateDir is this side's state directory: each imported export is
+	// recorded under it, so that an incremental one is imported only on
+	// top of its base.
+	StateDir string
 	// WorkDir holds a tar stream while it is verified (default: the
 	// system's temporary directory). It needs room for the whole export.
 	WorkDir  string
@@ -52,6 +56,9 @@ type ImportResult struct {
 	TagsAdded      int      `json:"tagsAdded"`
 	BytesAdded     int64    `json:"bytesAdded"`
 	TrustUpdated   []string `json:"trustUpdated"`
+	// Reused counts the manifests and blobs an incremental export left
+	// out because this side already held them from its base.
+	Reused int `json:"reused,omitempty"`
 	// NoOp is true when everything was already imported.
 	NoOp bool `json:"noop"`
 }
@@ -103,8 +110,9 @@ func importDir(ctx context.Context, dir string, verified map[digest.Digest]bool,
 	return res, nil
 }
 
-// readLayout reads the export's three index files.
-func readLayout(dir string) (*Index, ocispec.Index, error) {
+// readLayout reads the export's three index files; raw is
+// trustproxy-mirror.json as it is, which identifies the export.
+func readLayout(dir string) (_ *Index, _ ocispec.Index, raw []byte, _ error) {
 	var lay ocispec.ImageLayout
 	var oix ocispec.Index
 	var ix Index
@@ -114,19 +122,20 @@ func readLayout(dir string) (*Index, ocispec.Index, error) {
 	}{{layoutFile, &lay}, {ociIndex, &oix}, {indexFile, &ix}} {
 		b, err := readBounded(filepath.Join(dir, f.name), maxManifestBytes)
 		if err != nil {
-			return nil, oix, fmt.Errorf("%s: %w (not a trustproxy export?)", f.name, err)
+			return nil, oix, nil, fmt.Errorf("%s: %w (not a trustproxy export?)", f.name, err)
 		}
 		if err := json.Unmarshal(b, f.v); err != nil {
-			return nil, oix, fmt.Errorf("%s: %w", f.name, err)
+			return nil, oix, nil, fmt.Errorf("%s: %w", f.name, err)
 		}
+		raw = b
 	}
 	if lay.Version != ocispec.ImageLayoutVersion {
-		return nil, oix, fmt.Errorf("%s: layout version %q is not %q", layoutFile, lay.Version, ocispec.ImageLayoutVersion)
+		return nil, oix, nil, fmt.Errorf("%s: layout version %q is not %q", layoutFile, lay.Version, ocispec.ImageLayoutVersion)
 	}
 	if ix.Format != formatV1 {
-		return nil, oix, fmt.Errorf("%s: format %q is not %q", indexFile, ix.Format, formatV1)
+		return nil, oix, nil, fmt.Errorf("%s: format %q is not %q", indexFile, ix.Format, formatV1)
 	}
-	return &ix, oix, nil
+	return &ix, oix, raw, nil
 }
 
 // readBounded reads a whole small file, refusing more than limit bytes.

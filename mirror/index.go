@@ -27,6 +27,24 @@ type Index struct {
 	// Trust lists the trust repositories whose metadata is included, with
 	// the versions the export was verified against.
 	Trust map[string]trustfetch.Versions `json:"trust"`
+	// Since, for an incremental export (--since), names the export it
+	// builds on: the importing side must have imported that one.
+	Since *Base `json:"since,omitempty"`
+	// Omitted lists the manifests and blobs the trees of Entries reference
+	// but this export leaves out, because the base (or its own bases)
+	// carried them.
+	Omitted []digest.Digest `json:"omitted,omitempty"`
+}
+
+// Base names the export an incremental export builds on.
+type Base struct {
+	// Digest is the sha256 of the base's trustproxy-mirror.json: what
+	// the importing side records for every export it imports.
+	Digest digest.Digest `json:"digest"`
+	// Path is where the base was read from when this export was written,
+	// and References what it held: for people, in messages.
+	Path       string   `json:"path"`
+	References []string `json:"references"`
 }
 
 // Entry is one exported reference.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,13 +25,22 @@ type plan struct {
 	order     []digest.Digest          // manifests, children before parents
 	blobs     map[digest.Digest]int64
 	trusts    []string
+	// rd reads the export (and, for an incremental one, this side's cache).
+	rd layoutReader
+	// reused counts what an incremental export omits and this side holds.
+	reused map[digest.Digest]bool
+	// index is the export's trustproxy-mirror.json, recorded once loaded.
+	index []byte
 }
 
 // verify checks the whole export in dir and returns what to load; it
 // changes nothing outside work. Each check names the first failure.
 func verify(ctx context.Context, dir string, verified map[digest.Digest]bool, work string, o ImportOptions) (*plan, error) {
-	ix, oix, err := readLayout(dir)
+	ix, oix, raw, err := readLayout(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkBase(ix, o.StateDir); err != nil {
 		return nil, err
 	}
 	present, err := checkBlobs(dir, verified)
@@ -41,12 +51,16 @@ func verify(ctx context.Context, dir string, verified map[digest.Digest]bool, wo
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{entries: ix.Entries, manifests: map[digest.Digest]string{}, blobs: map[digest.Digest]int64{}}
+	p := &plan{entries: ix.Entries, manifests: map[digest.Digest]string{}, blobs: map[digest.Digest]int64{},
+		rd: layoutReader{dir: dir}, reused: map[digest.Digest]bool{}, index: raw}
+	if ix.Since != nil {
+		p.rd.cache = o.Cache
+	}
 	for n := range ix.Trust {
 		p.trusts = append(p.trusts, n)
 	}
 	sort.Strings(p.trusts)
-	rd := layoutReader{dir: dir}
+	rd := p.rd
 	roots := map[string]bool{}
 	for _, e := range ix.Entries {
 		if err := checkEntry(ctx, engine, rd, e); err != nil {
@@ -76,7 +90,7 @@ func verify(ctx context.Context, dir string, verified map[digest.Digest]bool, wo
 // checkBlobs hashes every blob not already verified while unpacking.
 func checkBlobs(dir string, verified map[digest.Digest]bool) (map[digest.Digest]bool, error) {
 	files, err := os.ReadDir(filepath.Join(dir, filepath.FromSlash(blobsDir)))
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // an incremental export may carry no blob
 		return nil, fmt.Errorf("%s: %w", blobsDir, err)
 	}
 	present := map[digest.Digest]bool{}
@@ -226,7 +240,14 @@ func (p *plan) walk(rd layoutReader, dg digest.Digest, mediaType string) error {
 		if size != b.Size {
 			return fmt.Errorf("blob %s has %d bytes; manifest %s says %d", b.Digest, size, dg, b.Size)
 		}
+		if !rd.inLayout(b.Digest) {
+			p.reused[b.Digest] = true
+			continue
+		}
 		p.blobs[b.Digest] = size
+	}
+	if !rd.inLayout(dg) {
+		p.reused[dg] = true
 	}
 	p.manifests[dg] = mediaTypeOf(body, mediaType)
 	p.order = append(p.order, dg)

@@ -65,7 +65,7 @@ func importOptions(ctx context.Context, c *fileConfig, log *zap.Logger) (mirror.
 	if err != nil {
 		return mirror.ImportOptions{}, nil, fmt.Errorf("storage: %w", err)
 	}
-	return mirror.ImportOptions{Policy: pc, Trusts: trusts, Cache: store, Logger: log},
+	return mirror.ImportOptions{Policy: pc, Trusts: trusts, Cache: store, StateDir: c.State, Logger: log},
 		func() { store.Close() }, nil
 }
 

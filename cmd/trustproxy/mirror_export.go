@@ -16,7 +16,7 @@ import (
 )
 
 func newMirrorExportCmd() *cobra.Command {
-	var configPath, out, tarOut string
+	var configPath, out, tarOut, since string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "export --config FILE (--out DIR | --tar FILE|-) <upstream>/<repository>(:<tag>|@<digest>)...",
@@ -25,14 +25,23 @@ func newMirrorExportCmd() *cobra.Command {
 (exactly what a client would get; nothing unapproved) and write it, with the
 TUF metadata and in-toto target files that vouched for it, as an OCI image
 layout directory (--out) or tar stream (--tar). Only references an enforce
-rule's trust data vouches for are exported.`,
+rule's trust data vouches for are exported.
+
+With --since, manifests and blobs an earlier export (directory or tar)
+carried are left out; the TUF metadata is always complete. Such an export
+imports only on a side that imported the earlier one (import refuses it
+otherwise, naming the missing base).`,
 		Example: `  trustproxy mirror export --config online.yaml --out /media/usb/export docker.io/acme/app:1.4.2
-  trustproxy mirror export --config online.yaml --tar export.tar docker.io/acme/app:1.4.2`,
+  trustproxy mirror export --config online.yaml --tar export.tar docker.io/acme/app:1.4.2
+  trustproxy mirror export --config online.yaml --tar week2.tar --since export.tar docker.io/acme/app:1.5.0`,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (out == "") == (tarOut == "") {
 				return fmt.Errorf("give exactly one of --out and --tar")
+			}
+			if since != "" && (filepath.Clean(since) == filepath.Clean(out) || filepath.Clean(since) == filepath.Clean(tarOut)) {
+				return fmt.Errorf("--since names the export being written: write the incremental export elsewhere")
 			}
 			ctx := cmd.Context()
 			c, err := loadConfig(configPath)
@@ -68,7 +77,7 @@ rule's trust data vouches for are exported.`,
 			}
 			o := mirror.ExportOptions{
 				Source: mirror.HTTPSource{Base: "http://" + ln.Addr().String(), Client: &http.Client{}},
-				Policy: in.policy, Trusts: trusts, Recorder: rec, References: args,
+				Policy: in.policy, Trusts: trusts, Recorder: rec, References: args, Since: since,
 				Version: version(), Logger: log, Progress: progressLogger(cmd.ErrOrStderr(), "export"),
 			}
 			var ix *mirror.Index
@@ -95,6 +104,7 @@ rule's trust data vouches for are exported.`,
 	addConfigFlag(cmd, &configPath)
 	cmd.Flags().StringVar(&out, "out", "", "write the export into this `DIR`")
 	cmd.Flags().StringVar(&tarOut, "tar", "", "write the export as a tar stream to this `FILE` (- for stdout)")
+	cmd.Flags().StringVar(&since, "since", "", "leave out what this earlier export (`DIR or FILE`) carried; import it only where that one was imported")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the export's index as JSON")
 	_ = cmd.MarkFlagDirname("out")
 	return cmd

@@ -70,8 +70,12 @@ changes nothing.`,
 				fmt.Fprintln(out, "already imported: nothing changed")
 				return nil
 			}
-			fmt.Fprintf(out, "imported %d references: %d blobs and %d manifests added (%d bytes); trust updated: %s\n",
-				len(res.Entries), res.BlobsAdded, res.ManifestsAdded, res.BytesAdded, strings.Join(res.TrustUpdated, ", "))
+			reused := ""
+			if res.Reused > 0 {
+				reused = fmt.Sprintf(", %d held already from the base export", res.Reused)
+			}
+			fmt.Fprintf(out, "imported %d references: %d blobs and %d manifests added (%d bytes)%s; trust updated: %s\n",
+				len(res.Entries), res.BlobsAdded, res.ManifestsAdded, res.BytesAdded, reused, strings.Join(res.TrustUpdated, ", "))
 			return nil
 		},
 	}
