@@ -14,6 +14,7 @@ import (
 func newMirrorImportCmd() *cobra.Command {
 	var configPath, work string
 	var asJSON bool
+	thick := &thickFlags{}
 	cmd := &cobra.Command{
 		Use:   "import --config FILE <export directory | export.tar | ->",
 		Short: "Verify an export against this side's roots, state and policy, then load it",
@@ -27,7 +28,8 @@ trust metadata into this side's trust directories (the trust repository's
 metadata must be a local directory). Importing the same export again
 changes nothing.`,
 		Example: `  trustproxy mirror import --config offline.yaml /media/usb/export
-  trustproxy mirror import --config offline.yaml export.tar`,
+  trustproxy mirror import --config offline.yaml export.tar
+  trustproxy mirror import --config offline.yaml --bundle docker.io/acme/bundle:v1.0 bundle.tgz`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -45,9 +47,11 @@ changes nothing.`,
 			}
 			defer closeCache()
 			o.WorkDir, o.Progress = work, progressLogger(cmd.ErrOrStderr(), "import")
-			var res *mirror.ImportResult
 			src := args[0]
-			if fi, serr := os.Stat(src); serr == nil && fi.IsDir() {
+			res, err := thick.run(ctx, cmd, src, o)
+			if res != nil || err != nil {
+				// a CNAB thick bundle (mirror_thick.go), imported or refused
+			} else if fi, serr := os.Stat(src); serr == nil && fi.IsDir() {
 				res, err = mirror.ImportDir(ctx, src, o)
 			} else if src == "-" {
 				res, err = mirror.ImportTar(ctx, cmd.InOrStdin(), o)
@@ -80,6 +84,7 @@ changes nothing.`,
 		},
 	}
 	addConfigFlag(cmd, &configPath)
+	thick.register(cmd)
 	cmd.Flags().StringVar(&work, "work", "", "`DIR` to unpack a tar stream into while it is verified (default: system temp)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/trustproxy/trustproxy/internal/testenv"
+)
+
+// thickSides is a signed bundle pushed the way cnab-to-oci pushes it and
+// archived the way `porter archive` writes it.
+type thickSides struct {
+	*mirrorSides
+	pb      testenv.PushedBundle
+	archive string
+}
+
+func newThickSides(t *testing.T) *thickSides {
+	t.Helper()
+	m := newMirrorSides(t)
+	pb := m.up.PushBundle(t, "acme/bundle:v1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	m.sign(t, "acme/bundle:v1.0")
+	s := &thickSides{mirrorSides: m, pb: pb, archive: filepath.Join(m.dir, "bundle.tgz")}
+	m.up.PorterArchive(t, pb, s.archive, nil)
+	return s
+}
+
+func (s *thickSides) importThick(t *testing.T, cfg, ref, archive string, extra ...string) (string, error) {
+	t.Helper()
+	args := append([]string{"import", "--config", cfg, "--bundle", ref}, extra...)
+	return runMirrorArgs(t, append(args, archive)...)
+}
+
+// TestMirrorImportThickBundle: a porter-written thick bundle imports,
+// verifies, and is served by the offline proxy as if it had been pulled:
+// the same index digest cnab-to-oci pushed, its config manifest,
+// bundle.json and every image, layers included.
+func TestMirrorImportThickBundle(t *testing.T) {
+	s := newThickSides(t)
+	// A second bundle signed by its index (porter's bundle digest), signed
+	// before the first import so that import carries its target too.
+	pb2 := s.up.PushBundle(t, "acme/bundle2:v1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	s.trust(t, "add", s.up.Host+"/acme/bundle2:v1.0", "--repo", s.repo, "--keys", s.keys, "--insecure",
+		"--name", "up/acme/bundle2", "--bundle-index", "--publish")
+	archive2 := filepath.Join(s.dir, "bundle2.tgz")
+	s.up.PorterArchive(t, pb2, archive2, nil)
+
+	cfg, _ := s.offline(t)
+	if out, err := runMirrorArgs(t, "import", "--config", cfg, s.archive); err == nil || !strings.Contains(err.Error(), "--bundle") {
+		t.Fatalf("import of a thick bundle without --bundle = %v\n%s; want a hint at --bundle", err, out)
+	}
+	out, err := s.importThick(t, cfg, "up/acme/bundle:v1.0", s.archive, "--trust-dir", "corp="+s.repo)
+	if err != nil || !strings.Contains(out, "CNAB thick bundle verified: up/acme/bundle:v1.0 is index "+s.pb.IndexDigest.String()) ||
+		!strings.Contains(out, "imported 1 references") {
+		t.Fatalf("thick import: %v\n%s", err, out)
+	}
+	if out, err := s.importThick(t, cfg, "up/acme/bundle:v1.0", s.archive); err != nil || !strings.Contains(out, "already imported: nothing changed") {
+		t.Fatalf("second thick import: %v\n%s", err, out)
+	}
+	// Verified against the trust data this side now holds (no --trust-dir).
+	if out, err := s.importThick(t, cfg, "up/acme/bundle2:v1.0", archive2); err != nil || !strings.Contains(out, pb2.IndexDigest.String()) {
+		t.Fatalf("thick import of the index-signed bundle: %v\n%s", err, out)
+	}
+
+	b, _ := os.ReadFile(cfg)
+	addr := startFromConfig(t, string(b))
+	for _, pb := range []testenv.PushedBundle{s.pb, pb2} {
+		repo := addr + "/up/" + pb.Ref.Context().RepositoryStr()
+		pullBundleLikeCNABToOCI(t, repo, pb)
+	}
+	if _, err := crane.Digest(addr+"/up/acme/other:v1.0", crane.Insecure); err == nil {
+		t.Fatal("the offline proxy served what was never imported")
+	}
+}
+
+// pullBundleLikeCNABToOCI retraces cnab-to-oci's pull (index by tag, config
+// manifest, bundle.json) and then every image by digest with its blobs, as
+// porter's install would, through the proxy at repo.
+func pullBundleLikeCNABToOCI(t *testing.T, repo string, pb testenv.PushedBundle) {
+	t.Helper()
+	tag := pb.Ref.Identifier()
+	got, err := crane.Digest(repo+":"+tag, crane.Insecure)
+	if err != nil || got != pb.IndexDigest.String() {
+		t.Fatalf("%s:%s through the offline proxy = %s, %v; want the pushed index %s", repo, tag, got, err, pb.IndexDigest)
+	}
+	ixBody, err := crane.Manifest(repo+":"+tag, crane.Insecure)
+	if err != nil || string(ixBody) != string(pb.Index) {
+		t.Fatalf("index through the offline proxy differs from the pushed one (%v)", err)
+	}
+	var ix ocispec.Index
+	if err := json.Unmarshal(ixBody, &ix); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ix.Manifests {
+		ref := repo + "@" + d.Digest.String()
+		if d.Annotations["io.cnab.manifest.type"] == "config" {
+			man, err := crane.Manifest(ref, crane.Insecure)
+			if err != nil || string(man) != string(pb.ConfigManifest) {
+				t.Fatalf("config manifest through the offline proxy: %v", err)
+			}
+			bj, err := crane.PullLayer(repo+"@"+pb.BundleDigest.String(), crane.Insecure)
+			if err != nil {
+				t.Fatalf("bundle.json through the offline proxy: %v", err)
+			}
+			rc, err := bj.Compressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || string(body) != string(pb.BundleJSON) {
+				t.Fatalf("bundle.json through the offline proxy differs: %v", err)
+			}
+			continue
+		}
+		imgs := []string{ref}
+		if d.MediaType == ocispec.MediaTypeImageIndex {
+			idx, err := crane.Manifest(ref, crane.Insecure)
+			var child ocispec.Index
+			if err == nil {
+				err = json.Unmarshal(idx, &child)
+			}
+			if err != nil {
+				t.Fatalf("%s through the offline proxy: %v", ref, err)
+			}
+			imgs = imgs[:0]
+			for _, c := range child.Manifests {
+				imgs = append(imgs, repo+"@"+c.Digest.String())
+			}
+		}
+		for _, r := range imgs {
+			img, err := crane.Pull(r, crane.Insecure)
+			if err != nil {
+				t.Fatalf("%s through the offline proxy: %v", r, err)
+			}
+			ls, err := img.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range ls {
+				rc, err := l.Compressed()
+				if err == nil {
+					_, err = io.Copy(io.Discard, rc)
+					rc.Close()
+				}
+				if err != nil {
+					t.Fatalf("layer of %s through the offline proxy: %v", r, err)
+				}
+			}
+		}
+	}
+}
+
+// TestMirrorImportThickRefusesAttacks: each bad thick bundle is refused
+// whole, with a message naming the first failure, and the offline side is
+// left exactly as it was.
+func TestMirrorImportThickRefusesAttacks(t *testing.T) {
+	s := newThickSides(t)
+	unsigned := s.up.PushBundle(t, "acme/unsigned-bundle:v1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	unsignedArchive := filepath.Join(s.dir, "unsigned.tgz")
+	s.up.PorterArchive(t, unsigned, unsignedArchive, nil)
+	extra := s.up.PushRandomImage(t, "acme/extra:1", 512, 1, "application/vnd.oci.image.manifest.v1+json")
+
+	archive := func(edit func(dir string)) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "bundle.tgz")
+			s.up.PorterArchive(t, s.pb, p, edit)
+			return p
+		}
+	}
+	blobs := func(dir string) string { return filepath.Join(dir, "artifacts", "layout", "blobs", "sha256") }
+	for _, tc := range []struct {
+		name    string
+		ref     string
+		archive func(t *testing.T) string
+		want    string
+	}{
+		{"a tampered image", "", archive(func(dir string) {
+			p := largestBlob(t, filepath.Join(dir, "artifacts", "layout"))
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 0x01
+			os.WriteFile(p, b, 0o644)
+		}), "content hashes to"},
+		{"bundle.json differs from its TUF target", "", archive(func(dir string) {
+			p := filepath.Join(dir, "bundle.json")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(b), "trustproxy test bundle", "trustproxy test bundlX", 1)), 0o644)
+		}), `matches neither the bundle.json`},
+		{"an image missing from the archive", "", archive(func(dir string) {
+			os.Remove(filepath.Join(blobs(dir), s.pb.Components["db"].Encoded()))
+		}), `component "db": image ` + s.pb.Components["db"].String() + ` (bundle.json contentDigest) is not in the archive`},
+		{"an unsigned image added to the archive", "", archive(func(dir string) {
+			p, err := layout.FromPath(filepath.Join(dir, "artifacts", "layout"))
+			if err == nil {
+				err = p.AppendImage(extra)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}), "which bundle.json does not name"},
+		{"an unsigned bundle", "up/acme/unsigned-bundle:v1.0", func(*testing.T) string { return unsignedArchive },
+			`no target "up/acme/unsigned-bundle:v1.0"`},
+		{"a signed bundle under another tag", "up/acme/bundle:v2.0", func(*testing.T) string { return s.archive },
+			`no target "up/acme/bundle:v2.0"`},
+		{"a truncated archive", "", func(t *testing.T) string {
+			b, _ := os.ReadFile(s.archive)
+			p := filepath.Join(t.TempDir(), "cut.tgz")
+			os.WriteFile(p, b[:len(b)*6/10], 0o644)
+			return p
+		}, "unexpected EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, root := s.offline(t)
+			ref := tc.ref
+			if ref == "" {
+				ref = "up/acme/bundle:v1.0"
+			}
+			src := tc.archive(t)
+			before := snapshotTree(t, root)
+			out, err := s.importThick(t, cfg, ref, src, "--trust-dir", "corp="+s.repo)
+			if err == nil || !strings.Contains(err.Error(), "import refused, nothing loaded") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("import = %v\n%s\nwant a refusal naming %q", err, out, tc.want)
+			}
+			t.Logf("refused: %v", err)
+			after := snapshotTree(t, root)
+			if len(before) != len(after) {
+				t.Fatalf("the refused import changed the offline side: %d files before, %d after", len(before), len(after))
+			}
+			for p, h := range before {
+				if after[p] != h {
+					t.Fatalf("the refused import changed %s", p)
+				}
+			}
+		})
+	}
+}
