@@ -16,7 +16,7 @@ type requestInfo struct {
 	upstream  string
 	repo      string
 	ref       string
-	decision  string // allow, deny, audit-fail, child-of:<digest>
+	decision  string // allow, deny, audit-fail, child-of:<target>, attachment-of:<subject digest>
 	cache     string // hit, miss, coalesced, ""
 	servedBy  string // the host that sent the upstream bytes, after redirects
 	errCode   string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -23,14 +24,33 @@ import (
 type grant struct {
 	subject  policy.Subject
 	decision policy.Decision
+	// attachmentOf, when set, makes this the grant of attachments (see
+	// attachment.go) of that approved subject digest: subject and decision
+	// are the subject's approval, so revoking it revokes them too.
+	attachmentOf digest.Digest
+	// tagged: found under a cosign tag (no subject field to re-check).
+	tagged bool
 }
 
 // id names the root a grant approves: a newer decision about the same root
 // replaces the older one instead of piling up.
 func (g *grant) id() string {
-	h := sha256.Sum256([]byte(g.subject.Upstream + "\x00" + g.subject.Repository + "\x00" +
-		g.decision.Rule + "\x00" + g.decision.Target + "\x00" + g.decision.Digest.String()))
+	key := g.subject.Upstream + "\x00" + g.subject.Repository + "\x00" +
+		g.decision.Rule + "\x00" + g.decision.Target + "\x00" + g.decision.Digest.String()
+	if g.attachmentOf != "" {
+		key += fmt.Sprintf("\x00attachment\x00%s\x00%t", g.attachmentOf, g.tagged)
+	}
+	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:16])
+}
+
+// label is what the access log's decision field says of a request served
+// under g.
+func (g *grant) label() string {
+	if g.attachmentOf != "" {
+		return "attachment-of:" + g.attachmentOf.String()
+	}
+	return "child-of:" + g.decision.Target
 }
 
 // approvalStore keeps approvals where a restarted process and every replica

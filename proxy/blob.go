@@ -47,7 +47,7 @@ func (s *Server) decideBlob(ctx context.Context, rt route, info *requestInfo) (d
 		return "", 0, errDenied(fmt.Sprintf("trustproxy: blob %s@%s denied: no approved manifest of %s references it (pull by an approved tag or digest first)",
 			rt.repoKey(), dg, rt.repoKey()))
 	}
-	info.decision = "child-of:" + g.decision.Target
+	info.decision = g.label()
 	return dg, size, nil
 }
 

@@ -30,7 +30,6 @@ type fetchedManifest struct {
 // served that policy did not approve for this exact request: by tag through
 // the trust data, by digest as a target hash or as part of an approved tree.
 func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route, info *requestInfo) error {
-	ctx := r.Context()
 	subj := policy.Subject{Upstream: rt.upstream.name, Repository: rt.repo, Client: clientAddr(r)}
 	if dg, err := digest.Parse(rt.ref); err == nil {
 		subj.Digest = dg
@@ -40,21 +39,34 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 		return &ociError{Status: http.StatusBadRequest, Code: "MANIFEST_INVALID",
 			Message: fmt.Sprintf("trustproxy: %q is neither a tag nor a valid digest", rt.ref)}
 	}
+	m, g, err := s.approveManifest(r.Context(), rt, subj, r.Header.Values("Accept"), info)
+	if err != nil {
+		return err
+	}
+	return s.writeManifest(w, r, m, g.decision, subj, info)
+}
 
+// approveManifest decides a manifest request (subj names a tag or a
+// digest) and returns the approved bytes with the grant that approves
+// them; the referrers API asks it about a subject digest.
+func (s *Server) approveManifest(ctx context.Context, rt route, subj policy.Subject, accept []string, info *requestInfo) (*fetchedManifest, *grant, error) {
 	// A digest inside an approved tree (a platform manifest of an approved
 	// index, an image of an approved bundle) is served under that grant.
 	if subj.Digest != "" {
 		if g, _ := s.approvals.covering(ctx, rt.repoKey(), subj.Digest, s.policy); g != nil {
 			m, err := s.manifestByDigest(ctx, rt, subj.Digest)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			info.decision = "child-of:" + g.decision.Target
+			if err := s.recheckAttachment(rt, m, g); err != nil {
+				return nil, nil, err
+			}
+			info.decision = g.label()
 			s.metrics.decisions.WithLabelValues("child").Inc()
 			if err := s.approveTree(ctx, rt, m, g); err != nil {
-				return err
+				return nil, nil, err
 			}
-			return s.writeManifest(w, r, m, g.decision, subj, info)
+			return m, g, nil
 		}
 	}
 
@@ -63,33 +75,33 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 	if subj.Tag != "" {
 		d := s.policy.ResolveTag(ctx, subj)
 		if !d.Allowed {
-			return s.deny(info, d, subj)
+			return nil, nil, s.deny(info, d, subj)
 		}
 		if d.Digest != "" {
 			// Verified tag resolution: fetch exactly what TUF names; what
 			// the upstream tag points at now does not matter.
 			m, err = s.manifestByDigest(ctx, rt, d.Digest)
 		} else {
-			m, err = s.manifestByTag(ctx, rt, r.Header.Values("Accept"))
+			m, err = s.manifestByTag(ctx, rt, accept)
 			if err != nil && d.Target != "" {
 				m, err = s.bundleIndexFromCache(ctx, rt, d.Target, err)
 			}
 		}
 	} else {
 		if d := s.policy.PrecheckDigest(subj); !d.Allowed {
-			return s.deny(info, d, subj) // before any upstream request
+			return nil, nil, s.deny(info, d, subj) // before any upstream request
 		}
 		m, err = s.manifestByDigest(ctx, rt, subj.Digest)
 	}
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	var d policy.Decision
 	var bundle *cnab.Bundle
 	if cnab.IsBundle(m.mediaType, m.body) {
 		d, bundle, err = s.checkBundle(ctx, rt, subj, m)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 	} else {
 		d = s.policy.CheckManifest(ctx, subj, m.digest, m.mediaType, m.body)
@@ -100,27 +112,27 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 				"(pull the index or bundle by its signed tag through trustproxy first; approvals are kept in the cache storage, "+
 				"so a replica or a restarted process on other storage has none)", rt.repoKey())
 		}
-		return s.deny(info, d, subj)
+		return nil, nil, s.deny(info, d, subj)
 	}
 	if bundle != nil && d.Mode != policy.ModeAllow { // allow: served without verification
 		dd, failed, err := s.checkBundleImages(ctx, rt, subj, bundle)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if failed && !dd.Allowed {
-			return s.deny(info, dd, subj)
+			return nil, nil, s.deny(info, dd, subj)
 		} else if failed {
 			d = dd
 		}
 	}
 	if s.access != nil && subj.Digest != "" && m.cached && !vouched(d) {
 		if err := s.confirmInRepo(ctx, rt, m.digest); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	g := &grant{subject: subj, decision: d}
 	if err := s.approveTree(ctx, rt, m, g); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if bundle != nil {
 		s.coverBundle(ctx, rt, bundle, g)
@@ -130,7 +142,7 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request, rt route,
 	}
 	info.decision = verdict(d)
 	s.metrics.decisions.WithLabelValues(info.decision).Inc()
-	return s.writeManifest(w, r, m, d, subj, info)
+	return m, g, nil
 }
 
 func verdict(d policy.Decision) string {

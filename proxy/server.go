@@ -13,6 +13,7 @@ import (
 
 	"github.com/trustproxy/trustproxy/access"
 	"github.com/trustproxy/trustproxy/cache"
+	"github.com/trustproxy/trustproxy/internal/attachment"
 	"github.com/trustproxy/trustproxy/policy"
 )
 
@@ -147,7 +148,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("{}"))
 	case kindManifest:
 		info.kind = "manifest"
-		err = s.serveManifest(w, r, rt, info)
+		if subject, cosign, ok := attachment.ParseTag(rt.ref); ok {
+			err = s.serveAttachmentTag(w, r, rt, info, subject, cosign)
+		} else {
+			err = s.serveManifest(w, r, rt, info)
+		}
 	case kindBlob:
 		info.kind = "blob"
 		err = s.serveBlob(w, r, rt, info)
@@ -157,7 +162,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case kindUpload:
 		err = errUnsupported("trustproxy is a read-only verifying proxy: uploads are not supported (push to the upstream registry instead)")
 	case kindReferrers:
-		err = &ociError{Status: http.StatusNotFound, Code: "UNSUPPORTED", Message: "trustproxy does not serve the referrers API"}
+		info.kind = "referrers"
+		err = s.serveReferrers(w, r, rt, info)
 	}
 	if err != nil {
 		info.setErr(writeError(w, r, err))
