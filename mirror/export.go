@@ -23,9 +23,11 @@ import (
 	"github.com/trustproxy/trustproxy/trustfetch"
 )
 
-// MetadataExporter is a trust repository that can write the verified
-// metadata behind its current index (*trustfetch.Repository).
-type MetadataExporter interface {
+// TrustRepository is a trust repository as an export needs it
+// (*trustfetch.Repository): its verified index, to select by pattern, and
+// the verified metadata behind it, to carry.
+type TrustRepository interface {
+	Index() (*trustfetch.Index, error)
 	ExportMetadata(ctx context.Context, dir string) (trustfetch.Versions, error)
 }
 
@@ -37,12 +39,18 @@ type ExportOptions struct {
 	// repository behind each reference.
 	Policy *policy.Engine
 	// Trusts are the trust repositories by configured name.
-	Trusts map[string]MetadataExporter
+	Trusts map[string]TrustRepository
 	// Recorder, if the policy's trust sources were wrapped with it,
 	// supplies the in-toto target files the decisions read.
 	Recorder *Recorder
 	// References are "<upstream>/<repository>:<tag>" or "…@<digest>".
 	References []string
+	// Patterns select every tag the trust data of an enforce rule vouches
+	// for in a repository matching the pattern (e.g. "docker.io/acme/**");
+	// Rules every tag a named rule's trust data vouches for in the
+	// repositories it governs. PolicyRules are the configured rules.
+	Patterns, Rules []string
+	PolicyRules     []policy.Rule
 	// Since, if set, is a previous export (directory or tar file): what it
 	// carried is left out, and the export can be imported only where that
 	// one was.
@@ -92,10 +100,15 @@ func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	if len(o.References) == 0 {
-		return nil, fmt.Errorf("export: no references given")
-	}
 	x := &exporter{o: o, out: out, omitted: map[digest.Digest]bool{}}
+	selected, err := x.selectRefs()
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	refs := append(append([]string{}, o.References...), selected...)
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("export: no references, patterns or rules given")
+	}
 	ix := &Index{Format: formatV1, Writer: o.Version, Trust: map[string]trustfetch.Versions{}}
 	if o.Since != "" {
 		b, err := readBase(o.Since)
@@ -105,7 +118,12 @@ func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 		x.base, ix.Since = b, &b.Base
 	}
 	var roots []ocispec.Descriptor
-	for _, ref := range o.References {
+	exported := map[string]bool{}
+	for _, ref := range refs {
+		if exported[ref] {
+			continue
+		}
+		exported[ref] = true
 		e, err := x.exportRef(ctx, ref)
 		if err != nil {
 			return nil, fmt.Errorf("export %s: %w", ref, err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,8 +19,9 @@ import (
 func newMirrorExportCmd() *cobra.Command {
 	var configPath, out, tarOut, since string
 	var asJSON bool
+	var all, rules []string
 	cmd := &cobra.Command{
-		Use:   "export --config FILE (--out DIR | --tar FILE|-) <upstream>/<repository>(:<tag>|@<digest>)...",
+		Use:   "export --config FILE (--out DIR | --tar FILE|-) [<upstream>/<repository>(:<tag>|@<digest>) | PATTERN]... [--all PATTERN]... [--rule NAME]...",
 		Short: "Write verified references with their trust data as an OCI image layout",
 		Long: `Pull each reference through the verifying proxy the configuration describes
 (exactly what a client would get; nothing unapproved) and write it, with the
@@ -27,18 +29,39 @@ TUF metadata and in-toto target files that vouched for it, as an OCI image
 layout directory (--out) or tar stream (--tar). Only references an enforce
 rule's trust data vouches for are exported.
 
+A PATTERN (an argument with a '*', or --all; e.g. docker.io/acme/** or, for
+every signed tag of one repository, --all docker.io/acme/app) exports every
+tag an enforce rule's trust data vouches for in the repositories it matches;
+--rule NAME every tag that rule's trust data vouches for in the repositories
+it governs. Both read the verified trust index, then export each tag as if
+it had been named.
+
 With --since, manifests and blobs an earlier export (directory or tar)
 carried are left out; the TUF metadata is always complete. Such an export
 imports only on a side that imported the earlier one (import refuses it
 otherwise, naming the missing base).`,
 		Example: `  trustproxy mirror export --config online.yaml --out /media/usb/export docker.io/acme/app:1.4.2
   trustproxy mirror export --config online.yaml --tar export.tar docker.io/acme/app:1.4.2
-  trustproxy mirror export --config online.yaml --tar week2.tar --since export.tar docker.io/acme/app:1.5.0`,
-		Args:              cobra.MinimumNArgs(1),
+  trustproxy mirror export --config online.yaml --tar week2.tar --since export.tar docker.io/acme/app:1.5.0
+  trustproxy mirror export --config online.yaml --out /media/usb/acme 'docker.io/acme/**'
+  trustproxy mirror export --config online.yaml --out /media/usb/acme --rule acme`,
+		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: noFileCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (out == "") == (tarOut == "") {
 				return fmt.Errorf("give exactly one of --out and --tar")
+			}
+			var refs []string
+			patterns := append([]string{}, all...)
+			for _, a := range args {
+				if strings.Contains(a, "*") {
+					patterns = append(patterns, a)
+				} else {
+					refs = append(refs, a)
+				}
+			}
+			if len(refs)+len(patterns)+len(rules) == 0 {
+				return fmt.Errorf("name what to export: references, patterns (--all) or rules (--rule)")
 			}
 			if since != "" && (filepath.Clean(since) == filepath.Clean(out) || filepath.Clean(since) == filepath.Clean(tarOut)) {
 				return fmt.Errorf("--since names the export being written: write the incremental export elsewhere")
@@ -71,13 +94,18 @@ otherwise, naming the missing base).`,
 			go hs.Serve(ln)
 			defer in.cache.Close() // after the server: stops commits still running when the export is done
 			defer hs.Close()
-			trusts := map[string]mirror.MetadataExporter{}
+			pc, err := buildPolicy(c)
+			if err != nil {
+				return err
+			}
+			trusts := map[string]mirror.TrustRepository{}
 			for n, t := range in.trusts {
 				trusts[n] = t
 			}
 			o := mirror.ExportOptions{
 				Source: mirror.HTTPSource{Base: "http://" + ln.Addr().String(), Client: &http.Client{}},
-				Policy: in.policy, Trusts: trusts, Recorder: rec, References: args, Since: since,
+				Policy: in.policy, Trusts: trusts, Recorder: rec, References: refs, Since: since,
+				Patterns: patterns, Rules: rules, PolicyRules: pc.Rules,
 				Version: version(), Logger: log, Progress: progressLogger(cmd.ErrOrStderr(), "export"),
 			}
 			var ix *mirror.Index
@@ -105,6 +133,8 @@ otherwise, naming the missing base).`,
 	cmd.Flags().StringVar(&out, "out", "", "write the export into this `DIR`")
 	cmd.Flags().StringVar(&tarOut, "tar", "", "write the export as a tar stream to this `FILE` (- for stdout)")
 	cmd.Flags().StringVar(&since, "since", "", "leave out what this earlier export (`DIR or FILE`) carried; import it only where that one was imported")
+	cmd.Flags().StringArrayVar(&all, "all", nil, "export every tag trust data vouches for in repositories matching this `PATTERN` (repeatable)")
+	cmd.Flags().StringArrayVar(&rules, "rule", nil, "export every tag this policy rule's trust data vouches for (`NAME`, repeatable)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the export's index as JSON")
 	_ = cmd.MarkFlagDirname("out")
 	return cmd
