@@ -76,6 +76,11 @@ func commit(ctx context.Context, dir string, p *plan, o ImportOptions) (*ImportR
 			res.TagsAdded++
 		}
 	}
+	n, err := commitAttachments(ctx, p, o)
+	if err != nil {
+		return nil, err
+	}
+	res.TagsAdded, res.Attachments = res.TagsAdded+n, len(p.attachments)
 	for _, name := range p.trusts {
 		t := o.Trusts[name]
 		changed, err := commitTrust(ctx, dir, name, t, o)

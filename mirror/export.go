@@ -137,6 +137,11 @@ func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 		ix.Omitted = append(ix.Omitted, dg)
 	}
 	sort.Slice(ix.Omitted, func(i, j int) bool { return ix.Omitted[i] < ix.Omitted[j] })
+	atts, attDescs, err := x.exportAttachments(ctx, ix.Entries)
+	if err != nil {
+		return nil, err
+	}
+	ix.Attachments, roots = atts, append(roots, attDescs...)
 	if err := x.writeTrust(ctx, ix); err != nil {
 		return nil, err
 	}

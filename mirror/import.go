@@ -59,6 +59,9 @@ type ImportResult struct {
 	// Reused counts the manifests and blobs an incremental export left
 	// out because this side already held them from its base.
 	Reused int `json:"reused,omitempty"`
+	// Attachments counts the attachments (signatures, SBOMs, attestations)
+	// the export carried, all verified.
+	Attachments int `json:"attachments,omitempty"`
 	// NoOp is true when everything was already imported.
 	NoOp bool `json:"noop"`
 }

@@ -34,6 +34,9 @@ type Index struct {
 	// but this export leaves out, because the base (or its own bases)
 	// carried them.
 	Omitted []digest.Digest `json:"omitted,omitempty"`
+	// Attachments are the signatures, SBOMs and attestations of the
+	// entries' manifests (attach.go).
+	Attachments []Attachment `json:"attachments,omitempty"`
 }
 
 // Base names the export an incremental export builds on.

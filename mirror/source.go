@@ -44,7 +44,8 @@ func (s HTTPSource) get(ctx context.Context, upstream, repo, kind, ref string) (
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("%s/%s %s %s: %s: %s", upstream, repo, kind, ref, resp.Status, strings.TrimSpace(string(msg)))
+		return nil, &statusError{status: resp.StatusCode,
+			msg: fmt.Sprintf("%s/%s %s %s: %s: %s", upstream, repo, kind, ref, resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	return resp, nil
 }
@@ -74,3 +75,11 @@ func (s HTTPSource) Blob(ctx context.Context, upstream, repo string, d digest.Di
 	}
 	return resp.Body, nil
 }
+
+// statusError is the proxy's refusal or failure of one request.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }

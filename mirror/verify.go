@@ -31,6 +31,10 @@ type plan struct {
 	reused map[digest.Digest]bool
 	// index is the export's trustproxy-mirror.json, recorded once loaded.
 	index []byte
+	// attachments are the verified attachments (attach.go), attached
+	// their digests.
+	attachments []Attachment
+	attached    map[digest.Digest]bool
 }
 
 // verify checks the whole export in dir and returns what to load; it
@@ -71,8 +75,11 @@ func verify(ctx context.Context, dir string, verified map[digest.Digest]bool, wo
 			return nil, fmt.Errorf("%s: %w", e.Reference, err)
 		}
 	}
+	if err := p.verifyAttachments(ctx, rd, ix); err != nil {
+		return nil, err
+	}
 	for _, d := range oix.Manifests {
-		if !roots[d.Annotations[ocispec.AnnotationRefName]+"@"+d.Digest.String()] {
+		if !roots[d.Annotations[ocispec.AnnotationRefName]+"@"+d.Digest.String()] && !p.listedAttachment(d) {
 			return nil, fmt.Errorf("index.json lists %s (%q), which no verified entry of %s names", d.Digest, d.Annotations[ocispec.AnnotationRefName], indexFile)
 		}
 	}
