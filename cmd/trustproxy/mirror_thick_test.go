@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnabio/cnab-go/bundle"
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -52,6 +53,12 @@ func TestMirrorImportThickBundle(t *testing.T) {
 		"--name", "up/acme/bundle2", "--bundle-index", "--publish")
 	archive2 := filepath.Join(s.dir, "bundle2.tgz")
 	s.up.PorterArchive(t, pb2, archive2, nil)
+	// A third pushed in cnab-to-oci's Docker manifest-list fallback and
+	// signed by its bundle.json: served as the rebuilt (OCI) index.
+	pb3 := s.up.PushBundle(t, "acme/bundle3:v1.0", testenv.SampleBundle(), testenv.BundleDockerManifestList)
+	s.sign(t, "acme/bundle3:v1.0")
+	archive3 := filepath.Join(s.dir, "bundle3.tgz")
+	s.up.PorterArchive(t, pb3, archive3, nil)
 
 	cfg, _ := s.offline(t)
 	if out, err := runMirrorArgs(t, "import", "--config", cfg, s.archive); err == nil || !strings.Contains(err.Error(), "--bundle") {
@@ -70,11 +77,31 @@ func TestMirrorImportThickBundle(t *testing.T) {
 		t.Fatalf("thick import of the index-signed bundle: %v\n%s", err, out)
 	}
 
+	if out, err := s.importThick(t, cfg, "up/acme/bundle3:v1.0", archive3); err != nil {
+		t.Fatalf("thick import of the fallback-pushed bundle: %v\n%s", err, out)
+	}
+
 	b, _ := os.ReadFile(cfg)
 	addr := startFromConfig(t, string(b))
 	for _, pb := range []testenv.PushedBundle{s.pb, pb2} {
 		repo := addr + "/up/" + pb.Ref.Context().RepositoryStr()
 		pullBundleLikeCNABToOCI(t, repo, pb)
+	}
+	ix3, err := crane.Manifest(addr+"/up/acme/bundle3:v1.0", crane.Insecure)
+	var parsed ocispec.Index
+	if err == nil {
+		err = json.Unmarshal(ix3, &parsed)
+	}
+	if err != nil || len(parsed.Manifests) != 4 || parsed.Manifests[0].Annotations["io.cnab.manifest.type"] != "config" {
+		t.Fatalf("fallback-pushed bundle through the offline proxy: %v\n%s", err, ix3)
+	}
+	cm, err := crane.Manifest(addr+"/up/acme/bundle3@"+parsed.Manifests[0].Digest.String(), crane.Insecure)
+	var cfgMan ocispec.Manifest
+	if err == nil {
+		err = json.Unmarshal(cm, &cfgMan)
+	}
+	if err != nil || cfgMan.Config.Digest != pb3.BundleDigest {
+		t.Fatalf("fallback-pushed bundle's config manifest names %s (%v); want the signed bundle.json %s", cfgMan.Config.Digest, err, pb3.BundleDigest)
 	}
 	if _, err := crane.Digest(addr+"/up/acme/other:v1.0", crane.Insecure); err == nil {
 		t.Fatal("the offline proxy served what was never imported")
@@ -168,6 +195,19 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 	unsignedArchive := filepath.Join(s.dir, "unsigned.tgz")
 	s.up.PorterArchive(t, unsigned, unsignedArchive, nil)
 	extra := s.up.PushRandomImage(t, "acme/extra:1", 512, 1, "application/vnd.oci.image.manifest.v1+json")
+	// A bundle pushed in cnab-to-oci's Docker manifest-list fallback and
+	// signed by that index: the index rebuilt from the archive is the first
+	// (OCI) form, which no target names.
+	fallback := s.up.PushBundle(t, "acme/fallback:v1.0", testenv.SampleBundle(), testenv.BundleDockerManifestList)
+	s.trust(t, "add", s.up.Host+"/acme/fallback:v1.0", "--repo", s.repo, "--keys", s.keys, "--insecure",
+		"--name", "up/acme/fallback", "--bundle-index", "--publish")
+	fallbackArchive := filepath.Join(s.dir, "fallback.tgz")
+	s.up.PorterArchive(t, fallback, fallbackArchive, nil)
+	// Another publisher's repository, signing the same bundle.
+	attacker := filepath.Join(s.dir, "attacker")
+	s.trust(t, "init", "--repo", attacker, "--keys", filepath.Join(s.dir, "attacker-keys"))
+	s.trust(t, "add", s.up.Host+"/acme/bundle:v1.0", "--repo", attacker, "--keys", filepath.Join(s.dir, "attacker-keys"),
+		"--insecure", "--name", "up/acme/bundle", "--publish")
 
 	archive := func(edit func(dir string)) func(t *testing.T) string {
 		return func(t *testing.T) string {
@@ -182,21 +222,51 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 		ref     string
 		archive func(t *testing.T) string
 		want    string
+		trust   string // --trust-dir corp=; default the publisher's repository
 	}{
 		{"a tampered image", "", archive(func(dir string) {
 			p := largestBlob(t, filepath.Join(dir, "artifacts", "layout"))
 			b, _ := os.ReadFile(p)
 			b[len(b)/2] ^= 0x01
 			os.WriteFile(p, b, 0o644)
-		}), "content hashes to"},
+		}), "content hashes to", ""},
 		{"bundle.json differs from its TUF target", "", archive(func(dir string) {
 			p := filepath.Join(dir, "bundle.json")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, []byte(strings.Replace(string(b), "trustproxy test bundle", "trustproxy test bundlX", 1)), 0o644)
-		}), `matches neither the bundle.json`},
+		}), `matches neither the bundle.json`, ""},
 		{"an image missing from the archive", "", archive(func(dir string) {
 			os.Remove(filepath.Join(blobs(dir), s.pb.Components["db"].Encoded()))
-		}), `component "db": image ` + s.pb.Components["db"].String() + ` (bundle.json contentDigest) is not in the archive`},
+		}), `component "db": image ` + s.pb.Components["db"].String() + ` (bundle.json contentDigest) is not in the archive`, ""},
+		{"a layer missing from the archive", "", archive(func(dir string) {
+			b, err := os.ReadFile(filepath.Join(blobs(dir), s.pb.Invocation.Encoded()))
+			var man ocispec.Manifest
+			if err == nil {
+				err = json.Unmarshal(b, &man)
+			}
+			if err != nil || len(man.Layers) == 0 {
+				t.Fatalf("invocation image manifest: %v", err)
+			}
+			os.Remove(filepath.Join(blobs(dir), man.Layers[0].Digest.Encoded()))
+		}), "missing from the export", ""},
+		{"bundle.json gives an image another size", "", archive(func(dir string) {
+			p := filepath.Join(dir, "bundle.json")
+			b, _ := os.ReadFile(p)
+			bun, err := bundle.Unmarshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := bun.Images["db"]
+			db.Size++
+			bun.Images["db"] = db
+			f, _ := os.Create(p)
+			bun.WriteTo(f)
+			f.Close()
+		}), `component "db": the archive's manifest ` + s.pb.Components["db"].String() + ` has`, ""},
+		{"the trust data of another root", "", func(*testing.T) string { return s.archive },
+			"does not verify against this side's pinned root", attacker},
+		{"a bundle signed by the index of a fallback push", "up/acme/fallback:v1.0", func(*testing.T) string { return fallbackArchive },
+			"matches neither the bundle.json", ""},
 		{"an unsigned image added to the archive", "", archive(func(dir string) {
 			p, err := layout.FromPath(filepath.Join(dir, "artifacts", "layout"))
 			if err == nil {
@@ -205,17 +275,17 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-		}), "which bundle.json does not name"},
+		}), "which bundle.json does not name", ""},
 		{"an unsigned bundle", "up/acme/unsigned-bundle:v1.0", func(*testing.T) string { return unsignedArchive },
-			`no target "up/acme/unsigned-bundle:v1.0"`},
+			`no target "up/acme/unsigned-bundle:v1.0"`, ""},
 		{"a signed bundle under another tag", "up/acme/bundle:v2.0", func(*testing.T) string { return s.archive },
-			`no target "up/acme/bundle:v2.0"`},
+			`no target "up/acme/bundle:v2.0"`, ""},
 		{"a truncated archive", "", func(t *testing.T) string {
 			b, _ := os.ReadFile(s.archive)
 			p := filepath.Join(t.TempDir(), "cut.tgz")
 			os.WriteFile(p, b[:len(b)*6/10], 0o644)
 			return p
-		}, "unexpected EOF"},
+		}, "unexpected EOF", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, root := s.offline(t)
@@ -225,7 +295,11 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 			}
 			src := tc.archive(t)
 			before := snapshotTree(t, root)
-			out, err := s.importThick(t, cfg, ref, src, "--trust-dir", "corp="+s.repo)
+			trust := tc.trust
+			if trust == "" {
+				trust = s.repo
+			}
+			out, err := s.importThick(t, cfg, ref, src, "--trust-dir", "corp="+trust)
 			if err == nil || !strings.Contains(err.Error(), "import refused, nothing loaded") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("import = %v\n%s\nwant a refusal naming %q", err, out, tc.want)
 			}
