@@ -39,9 +39,13 @@ type Options struct {
 	// the staging area. Set it when several replicas share one storage root,
 	// so a starting replica does not break another's commit; 0 sweeps all.
 	StagingGrace time.Duration
-	Logger       *zap.Logger           // nil: zap.NewNop()
-	Registerer   prometheus.Registerer // nil: no metrics registered
-	Now          func() time.Time      // nil: time.Now
+	// ManifestMemory is how many bytes of verified manifests are kept in
+	// memory (least recently used out), answered without a storage read:
+	// 0 is DefaultManifestMemory, negative keeps none.
+	ManifestMemory int64
+	Logger         *zap.Logger           // nil: zap.NewNop()
+	Registerer     prometheus.Registerer // nil: no metrics registered
+	Now            func() time.Time      // nil: time.Now
 }
 
 // Cache is a content-addressed store of verified blobs and manifests on a
@@ -105,6 +109,10 @@ func New(ctx context.Context, d storagedriver.StorageDriver, opts Options) (*Cac
 	if err != nil {
 		return nil, fmt.Errorf("new cache: %w", err)
 	}
+	memBudget := opts.ManifestMemory
+	if memBudget == 0 {
+		memBudget = DefaultManifestMemory
+	}
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Cache{
 		d:        d,
@@ -117,7 +125,7 @@ func New(ctx context.Context, d storagedriver.StorageDriver, opts Options) (*Cac
 		m:        m,
 		life:     life,
 		cancel:   cancel,
-		ix:       newIndex(),
+		ix:       newIndex(memBudget),
 		inflight: make(map[digest.Digest]*download),
 		pending:  make(map[key]int),
 		evicting: make(map[key]chan struct{}),

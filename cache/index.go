@@ -9,6 +9,10 @@ type entry struct {
 	mediaType string // manifests only; empty until read or put
 	knownType bool   // mediaType holds the stored value
 	elem      *list.Element
+	// body and memElem: a manifest's verified bytes while manifestMemory
+	// holds them.
+	body    []byte
+	memElem *list.Element
 }
 
 // index is the in-memory view of the committed objects in the driver, in
@@ -17,13 +21,14 @@ type index struct {
 	entries map[key]*entry
 	lru     *list.List // front: most recently used
 	bytes   int64
+	mem     manifestMemory
 	// recent collects the keys used since the last take, when set (cluster
 	// eviction shares them with the other replicas).
 	recent map[key]struct{}
 }
 
-func newIndex() index {
-	return index{entries: make(map[key]*entry), lru: list.New()}
+func newIndex(manifestMemory int64) index {
+	return index{entries: make(map[key]*entry), lru: list.New(), mem: newManifestMemory(manifestMemory)}
 }
 
 func (ix *index) get(k key) *entry { return ix.entries[k] }
@@ -58,6 +63,7 @@ func (ix *index) remove(e *entry) {
 		return
 	}
 	ix.lru.Remove(e.elem)
+	ix.mem.forget(e)
 	delete(ix.entries, e.key)
 	ix.bytes -= e.size
 }

@@ -44,6 +44,9 @@ func (c *Cache) PutManifest(ctx context.Context, dgst digest.Digest, mediaType s
 	}
 	if e := c.ix.get(k); e != nil {
 		c.ix.touch(e)
+		if e.knownType && e.mediaType == mediaType && e.memElem == nil {
+			c.ix.mem.keep(e, bytes.Clone(body))
+		}
 		c.mu.Unlock()
 		return nil
 	}
@@ -60,6 +63,7 @@ func (c *Cache) PutManifest(ctx context.Context, dgst digest.Digest, mediaType s
 	if err == nil {
 		e, _ := c.ix.add(k, int64(len(body)))
 		e.mediaType, e.knownType = mediaType, true
+		c.ix.mem.keep(e, bytes.Clone(body)) // the caller keeps its slice
 		c.updateGaugesLocked()
 	}
 	c.endWriteLocked(k)
@@ -73,14 +77,21 @@ func (c *Cache) PutManifest(ctx context.Context, dgst digest.Digest, mediaType s
 }
 
 // GetManifest returns a cached manifest and its media type, or an error
-// wrapping ErrNotFound. Manifests are small and are the root of everything
-// served, so their digest is checked on every read; a corrupted one is
-// evicted and reported as ErrDigestMismatch.
+// wrapping ErrNotFound. The body is shared: callers must not modify it.
+// Manifests are small and are the root of everything served, so their digest
+// is checked on every read from storage; a corrupted one is evicted and
+// reported as ErrDigestMismatch. Bodies checked once (read or put) are then
+// answered from memory within Options.ManifestMemory.
 func (c *Cache) GetManifest(ctx context.Context, dgst digest.Digest) (string, []byte, error) {
 	if err := validateDigest("get manifest", dgst); err != nil {
 		return "", nil, err
 	}
 	k := key{kindManifest, dgst}
+	if mt, body, ok := c.manifestFromMemory(k); ok {
+		c.m.manifestMemoryHits.Inc()
+		c.m.manifestHits.Inc()
+		return mt, body, nil
+	}
 	e, ok, err := c.lookup(ctx, k)
 	if err != nil {
 		return "", nil, fmt.Errorf("get manifest %s: %w", dgst, err)
@@ -106,14 +117,34 @@ func (c *Cache) GetManifest(ctx context.Context, dgst digest.Digest) (string, []
 			return "", nil, c.manifestReadError(k, err)
 		}
 		mediaType = string(mt)
-		c.mu.Lock()
-		if e := c.ix.get(k); e != nil {
-			e.mediaType, e.knownType = mediaType, true
-		}
-		c.mu.Unlock()
 	}
+	c.mu.Lock()
+	// Only if the entry read is still the committed one: an object evicted
+	// and written again meanwhile is a new entry with its own reads.
+	if cur := c.ix.get(k); cur != nil && cur.elem == e.elem {
+		cur.mediaType, cur.knownType = mediaType, true
+		c.ix.mem.keep(cur, body)
+	}
+	c.mu.Unlock()
 	c.m.hits.WithLabelValues(kindManifest.String()).Inc()
 	return mediaType, body, nil
+}
+
+// manifestFromMemory answers a committed manifest whose verified body is
+// held in memory, marking it used.
+func (c *Cache) manifestFromMemory(k key) (string, []byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.ix.get(k)
+	if e == nil || !e.knownType {
+		return "", nil, false
+	}
+	body, ok := c.ix.mem.get(e)
+	if !ok {
+		return "", nil, false
+	}
+	c.ix.touch(e)
+	return e.mediaType, body, true
 }
 
 func (c *Cache) manifestReadError(k key, err error) error {

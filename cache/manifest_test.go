@@ -97,31 +97,47 @@ func TestGetManifestMissing(t *testing.T) {
 }
 
 // A manifest whose bytes rot on disk is not served: it is evicted and
-// reported as a digest mismatch.
+// reported as a digest mismatch. Bytes verified earlier and held in memory
+// are not re-read, so the rot is found by a process reading storage: one
+// without the memory, or a restarted one.
 func TestGetManifestCorruptedOnDisk(t *testing.T) {
-	ctx := context.Background()
-	root := t.TempDir()
-	d := fsDriver(root)
-	c, reg := newTestCache(t, d, Options{})
-	body := []byte(`{"schemaVersion":2}`)
-	dgst := digest.FromBytes(body)
-	if err := c.PutManifest(ctx, dgst, ociManifest, body); err != nil {
-		t.Fatal(err)
-	}
-	k := key{kindManifest, dgst}
-	if err := os.WriteFile(filepath.Join(root, k.dataPath()), []byte(`{"schemaVersion":3}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.GetManifest(ctx, dgst); !errors.Is(err, ErrDigestMismatch) {
-		t.Fatalf("GetManifest of corrupted bytes: %v, want ErrDigestMismatch", err)
-	}
-	if got := metricValue(t, reg, "trustproxy_cache_digest_mismatches_total", "kind", "manifest"); got != 1 {
-		t.Errorf("manifest digest mismatches = %v, want 1", got)
-	}
-	if files := driverFiles(t, d); len(files) != 0 {
-		t.Fatalf("corrupted manifest not removed: %v", files)
-	}
-	if _, _, err := c.GetManifest(ctx, dgst); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetManifest after eviction: %v, want ErrNotFound", err)
+	for _, tc := range []struct {
+		name    string
+		restart bool
+		opts    Options
+	}{
+		{name: "memory off", opts: Options{ManifestMemory: -1}},
+		{name: "restarted process", restart: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			root := t.TempDir()
+			d := fsDriver(root)
+			c, reg := newTestCache(t, d, tc.opts)
+			body := []byte(`{"schemaVersion":2}`)
+			dgst := digest.FromBytes(body)
+			if err := c.PutManifest(ctx, dgst, ociManifest, body); err != nil {
+				t.Fatal(err)
+			}
+			k := key{kindManifest, dgst}
+			if err := os.WriteFile(filepath.Join(root, k.dataPath()), []byte(`{"schemaVersion":3}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.restart {
+				c, reg = newTestCache(t, d, tc.opts)
+			}
+			if _, _, err := c.GetManifest(ctx, dgst); !errors.Is(err, ErrDigestMismatch) {
+				t.Fatalf("GetManifest of corrupted bytes: %v, want ErrDigestMismatch", err)
+			}
+			if got := metricValue(t, reg, "trustproxy_cache_digest_mismatches_total", "kind", "manifest"); got != 1 {
+				t.Errorf("manifest digest mismatches = %v, want 1", got)
+			}
+			if files := driverFiles(t, d); len(files) != 0 {
+				t.Fatalf("corrupted manifest not removed: %v", files)
+			}
+			if _, _, err := c.GetManifest(ctx, dgst); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("GetManifest after eviction: %v, want ErrNotFound", err)
+			}
+		})
 	}
 }

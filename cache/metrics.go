@@ -27,6 +27,10 @@ type metrics struct {
 	commitErrors     prometheus.Counter
 	clusterWaits     prometheus.Counter
 	clusterAdopted   prometheus.Counter
+	// manifestMemoryHits counts manifest reads answered from memory;
+	// manifestHits is hits{kind="manifest"}, resolved once for that path.
+	manifestMemoryHits prometheus.Counter
+	manifestHits       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,11 +59,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		commitErrors:     counter("commit_errors_total", "Verified objects that could not be written to the storage driver."),
 		clusterWaits:     counter("cluster_waits_total", "Blob misses that waited for another replica's download (its lease was held)."),
 		clusterAdopted:   counter("cluster_adopted_total", "Blob misses served from another replica's commit after waiting for it."),
+		manifestMemoryHits: counter("manifest_memory_hits_total",
+			"Manifest reads answered from the verified bodies held in memory (storage.manifestmemory); also counted in hits_total."),
 	}
+	m.manifestHits = m.hits.WithLabelValues(kindManifest.String())
 	for _, c := range []prometheus.Collector{
 		m.hits, m.misses, m.coalesced, m.inflight, m.inflightReaders, m.digestMismatches, m.sizeMismatches,
 		m.evictions, m.storedBytes, m.storedObjects, m.fetches, m.fetchErrors, m.commitErrors,
-		m.clusterWaits, m.clusterAdopted,
+		m.clusterWaits, m.clusterAdopted, m.manifestMemoryHits,
 	} {
 		if reg == nil {
 			break

@@ -16,7 +16,7 @@ import (
 // (verified once, then cached until it expires). The README's performance
 // table reports the ratios.
 func BenchmarkManifestAuth(b *testing.B) {
-	e := newBenchEnv(b)
+	e := newBenchEnv(b, false)
 	a, err := access.New(access.Config{
 		Htpasswd: writeUsers(b, teamUsers),
 		Token:    &access.TokenConfig{Issuer: "bench", Service: "trustproxy", Key: writeTokenKey(b)},

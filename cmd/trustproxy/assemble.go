@@ -107,7 +107,7 @@ func assembleWith(ctx context.Context, c *fileConfig, log *zap.Logger, wrap func
 
 	store, err := cache.NewFromConfig(ctx, c.Storage.Driver, c.Storage.Parameters, cache.Options{
 		MaxSize: c.Storage.MaxSize, SpoolDir: c.Storage.SpoolDir, Logger: log.Named("cache"), Registerer: reg,
-		LeaseTTL: time.Duration(c.Storage.DownloadLease),
+		LeaseTTL: time.Duration(c.Storage.DownloadLease), ManifestMemory: c.Storage.cacheManifestMemory(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)

@@ -61,6 +61,20 @@ type storageConfig struct {
 	SpoolDir   string
 	// DownloadLease is the s3 download lease lifetime (0: the default).
 	DownloadLease duration
+	// ManifestMemory bounds the verified manifests answered from memory;
+	// nil: cache.DefaultManifestMemory, 0: none.
+	ManifestMemory *int64
+}
+
+// cacheManifestMemory is ManifestMemory in cache.Options' terms.
+func (s *storageConfig) cacheManifestMemory() int64 {
+	switch {
+	case s.ManifestMemory == nil:
+		return 0 // the cache's default
+	case *s.ManifestMemory == 0:
+		return -1 // none
+	}
+	return *s.ManifestMemory
 }
 
 func (s *storageConfig) UnmarshalJSON(b []byte) error {
@@ -80,6 +94,12 @@ func (s *storageConfig) UnmarshalJSON(b []byte) error {
 			if err := json.Unmarshal(v, &s.SpoolDir); err != nil {
 				return &keyError{"spooldir", errors.New("want a directory")}
 			}
+		case "manifestmemory":
+			n, err := parseSize(v)
+			if err != nil {
+				return &keyError{"manifestmemory", err}
+			}
+			s.ManifestMemory = &n
 		case "downloadlease":
 			if err := json.Unmarshal(v, &s.DownloadLease); err != nil {
 				return &keyError{"downloadlease", err}
@@ -95,7 +115,7 @@ func (s *storageConfig) UnmarshalJSON(b []byte) error {
 				}
 			}
 		default:
-			return &keyError{k, errors.New("unknown key (drivers: filesystem, inmemory, s3; options: maxsize, spooldir, downloadlease)")}
+			return &keyError{k, errors.New("unknown key (drivers: filesystem, inmemory, s3; options: maxsize, spooldir, downloadlease, manifestmemory)")}
 		}
 	}
 	return nil
@@ -271,6 +291,9 @@ func (c *fileConfig) validate(base string) error {
 	}
 	if c.Storage.MaxSize < 0 {
 		return fmt.Errorf("storage.maxsize: must not be negative")
+	}
+	if m := c.Storage.ManifestMemory; m != nil && *m < 0 {
+		return fmt.Errorf("storage.manifestmemory: must not be negative (0 keeps no manifest in memory)")
 	}
 	c.Storage.SpoolDir = abs(c.Storage.SpoolDir)
 	if len(c.Upstreams) == 0 {

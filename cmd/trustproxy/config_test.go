@@ -21,6 +21,7 @@ storage:
   filesystem: {rootdirectory: cache}
   maxsize: 20GiB
   spooldir: spool
+  manifestmemory: 16MiB
 state: state
 upstreams:
   - name: docker.io
@@ -57,6 +58,10 @@ policy:
 		{"storage.maxsize", c.Storage.MaxSize, int64(21474836480)},
 		{"rootdirectory (relative to the file)", c.Storage.Parameters["rootdirectory"], filepath.Join(dir, "cache")},
 		{"spooldir", c.Storage.SpoolDir, filepath.Join(dir, "spool")},
+		{"storage.manifestmemory", *c.Storage.ManifestMemory, int64(16 << 20)},
+		{"storage.manifestmemory as the cache's budget", c.Storage.cacheManifestMemory(), int64(16 << 20)},
+		{"storage.manifestmemory unset: the cache's default", (&storageConfig{}).cacheManifestMemory(), int64(0)},
+		{"storage.manifestmemory 0: none", (&storageConfig{ManifestMemory: new(int64)}).cacheManifestMemory(), int64(-1)},
 		{"state", c.State, filepath.Join(dir, "state")},
 		{"upstreams[0].default", up.Default, true},
 		{"upstreams[0].timeout", time.Duration(up.Timeout), 90 * time.Second},
@@ -102,6 +107,8 @@ func TestConfigErrorsSpeakYAML(t *testing.T) {
 		{"list where a mapping goes", "storage: {inmemory: {}}\nupstreams: {name: a}\n", "line 2: upstreams: want a list, got a mapping"},
 		{"bad duration", ok + "upstreams: [{name: a, url: 'http://a', timeout: soon}]\n", `upstreams[0].timeout: invalid duration "soon"`},
 		{"bad size", "storage: {inmemory: {}, maxsize: lots}\nupstreams: [{name: a, url: 'http://a'}]\n", `line 1: storage.maxsize: invalid size "lots"`},
+		{"bad manifest memory", "storage: {inmemory: {}, manifestmemory: lots}\nupstreams: [{name: a, url: 'http://a'}]\n", `line 1: storage.manifestmemory: invalid size "lots"`},
+		{"negative manifest memory", "storage: {inmemory: {}, manifestmemory: -1}\nupstreams: [{name: a, url: 'http://a'}]\n", `storage.manifestmemory: must not be negative`},
 		{"size past int64 (once wrapped to 0: unbounded)", "storage: {inmemory: {}, maxsize: 16777216TiB}\nupstreams: [{name: a, url: 'http://a'}]\n",
 			`storage.maxsize: size "16777216TiB" is larger than the largest size, 8 EiB`},
 		{"auth without access", ok + "upstreams: [{name: a, url: 'http://a'}]\nauth: {realm: r}\n", "access: required with auth"},
