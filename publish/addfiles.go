@@ -75,10 +75,8 @@ func (r *Repo) AddTargetFiles(ctx context.Context, files []NewTargetFile) (out [
 		if err := ctx.Err(); err != nil {
 			return errors.Join(fmt.Errorf("add %d targets: stopped, nothing staged: %w", len(files), err), r.load())
 		}
-		for rl := range touched {
-			if err := r.saveRole(rl); err != nil {
-				return fmt.Errorf("add %d targets: %w", len(files), err)
-			}
+		if err := r.saveRoles(touched); err != nil {
+			return fmt.Errorf("add %d targets: %w", len(files), err)
 		}
 		return nil
 	})

@@ -54,7 +54,7 @@ func (r *Repo) delegate(role string, opts DelegateOptions) ([]string, error) {
 	if !roleNameRE.MatchString(role) || isTopLevel(role) || role == retiredDir {
 		return nil, fmt.Errorf("delegate: invalid role name %q: use letters, digits, '.', '_' and '-', and none of root, targets, snapshot, timestamp, %s", role, retiredDir)
 	}
-	if _, ok := r.roles[role]; ok {
+	if r.hasRole(role) {
 		return nil, fmt.Errorf("delegate: role %s already exists", role)
 	}
 	if opts.Parent == "" {

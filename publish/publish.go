@@ -15,8 +15,11 @@ import (
 type Result struct {
 	// Root is the root version clients will see.
 	Root int64
-	// Roles maps each targets role signed in this run to its new version.
+	// Roles maps each targets role signed in this run to its new version,
+	// hash bins apart.
 	Roles map[string]int64
+	// Bins maps each hash bin signed in this run to its new version.
+	Bins map[string]int64
 	// Snapshot and Timestamp are the versions now published (Snapshot is
 	// unchanged by Timestamp).
 	Snapshot, Timestamp int64
@@ -62,6 +65,7 @@ type pending struct {
 	r      *Repo
 	files  []pendingFile
 	staged map[string]*metadata.Metadata[metadata.TargetsType]
+	bins   map[string]time.Time // hash bins signed, and their expiry
 	result *Result
 }
 
@@ -78,7 +82,7 @@ func (r *Repo) prepare(ctx context.Context) (*pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Root: r.root.Signed.Version, Roles: map[string]int64{}}
+	res := &Result{Root: r.root.Signed.Version, Roles: map[string]int64{}, Bins: map[string]int64{}}
 	meta := map[string]*metadata.MetaFiles{}
 	if pub.snapshot != nil {
 		for k, v := range pub.snapshot.Signed.Meta {
@@ -130,6 +134,20 @@ func (r *Repo) prepare(ctx context.Context) (*pending, error) {
 		res.Roles[role] = md.Signed.Version
 	}
 
+	due, err := r.binsDue(pub, now, true)
+	if err != nil {
+		return nil, err
+	}
+	bins, err := r.signBins(ctx, due, pub, now)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range bins.meta {
+		meta[k] = v
+	}
+	files = append(files, bins.files...)
+	res.Bins = bins.versions
+
 	snap := metadata.Snapshot(r.expires(metadata.SNAPSHOT, now))
 	if pub.snapshot != nil {
 		snap.Signed.Version = pub.snapshot.Signed.Version + 1
@@ -156,14 +174,19 @@ func (r *Repo) prepare(ctx context.Context) (*pending, error) {
 	res.Timestamp = ts.md.Signed.Version
 	res.Expires = ts.md.Signed.Expires
 	res.Warnings = r.warnings(now, snap.Signed.Expires, ts.md.Signed.Expires)
-	return &pending{r: r, files: files, staged: staged, result: res}, nil
+	return &pending{r: r, files: files, staged: staged, bins: bins.expires, result: res}, nil
 }
 
-// commit writes the new state: role metadata and snapshot first,
-// timestamp.json last, so a client reading meanwhile sees the old or the new
-// repository, never a timestamp naming files that are not there yet.
+// commit writes the new state: role metadata (new file names, synced
+// together) and snapshot first, timestamp.json last, so a client reading
+// meanwhile sees the old or the new repository, never a timestamp naming
+// files that are not there yet.
 func (p *pending) commit() error {
-	for _, f := range p.files {
+	roles, top := p.files[:len(p.files)-2], p.files[len(p.files)-2:] // snapshot, timestamp
+	if err := writeSynced(p.r.metadataPath(""), roles); err != nil {
+		return err
+	}
+	for _, f := range top {
 		if err := writeFileAtomic(p.r.metadataPath(f.name), f.data, 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", f.name, err)
 		}
@@ -176,6 +199,9 @@ func (p *pending) commit() error {
 		if err := p.r.saveRole(role); err != nil {
 			return err
 		}
+	}
+	if err := p.r.publishedBins(p.bins); err != nil {
+		return fmt.Errorf("record the published hash bins (the next publish signs them again): %w", err)
 	}
 	return nil
 }
@@ -307,6 +333,9 @@ func (r *Repo) roleKeysOf(role string) roleKeys {
 		return rootRoleKeys(r.root, role)
 	}
 	rk := roleKeys{role: role}
+	if sr := r.succinct(); sr != nil && sr.IsDelegatedRole(role) {
+		rk.role = sr.NamePrefix // one key set signs every bin
+	}
 	if parent, dr := r.delegationOf(role); dr != nil {
 		rk.keys = r.roles[parent].Signed.Delegations.Keys
 		rk.keyIDs, rk.threshold = dr.KeyIDs, dr.Threshold

@@ -59,7 +59,11 @@ func (r *Repo) Pending() ([]string, error) {
 			out = append(out, role)
 		}
 	}
-	return out, nil
+	bins, err := r.binsDue(pub, r.now(), false)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, bins...), nil
 }
 
 func (r *Repo) loadPublished() (*published, error) {

@@ -45,6 +45,9 @@ type InitOptions struct {
 	RootKeys int
 	// Expiry overrides DefaultExpiry per role name.
 	Expiry map[string]time.Duration
+	// HashBins, when not 0, delegates every target name from targets to
+	// that many succinct hash bins (a power of two; see DelegateHashBins).
+	HashBins int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -68,6 +71,8 @@ type Repo struct {
 	// Publish signs. They are kept in <dir>/staging/roles so that edits made
 	// by separate CLI invocations add up.
 	roles map[string]*metadata.Metadata[metadata.TargetsType]
+	// bins are the hash bins read so far (see hashbins.go).
+	bins binCache
 }
 
 // settings are the choices made at Init that later commands need.
@@ -119,6 +124,11 @@ func Init(ctx context.Context, repoDir, keysDir string, opts InitOptions) (*Repo
 		}
 		exp.Expiry[role] = duration(d)
 	}
+	if opts.HashBins != 0 {
+		if _, err := binBits(opts.HashBins); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkDirs(repoDir, keysDir); err != nil {
 		return nil, err
 	}
@@ -167,6 +177,11 @@ func Init(ctx context.Context, repoDir, keysDir string, opts InitOptions) (*Repo
 	r.roles[metadata.TARGETS] = metadata.Targets(r.expires(metadata.TARGETS, now))
 	if err := r.saveRole(metadata.TARGETS); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
+	}
+	if opts.HashBins != 0 {
+		if _, err := r.delegateHashBins(opts.HashBins); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
 	}
 	if _, err := r.Publish(ctx); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
@@ -227,7 +242,7 @@ func (r *Repo) load() error {
 		return fmt.Errorf("no staged targets role in %s", rolesDir)
 	}
 	r.root, r.roles = root, roles
-	return nil
+	return r.refreshBinCache()
 }
 
 // edit runs fn holding the repository lock, on state re-read from disk, so
@@ -244,6 +259,9 @@ func (r *Repo) editCtx(ctx context.Context, fn func() error) error {
 		return err
 	}
 	defer unlock()
+	if err := r.recoverBins(); err != nil {
+		return err
+	}
 	if err := r.load(); err != nil {
 		return fmt.Errorf("reload repository: %w", err)
 	}

@@ -41,7 +41,7 @@ func (r *Repo) AddTarget(role, name string, length int64, sha256hex string, cust
 		if t, err = r.addTarget(role, name, length, sha256hex, custom); err != nil {
 			return err
 		}
-		return r.saveRole(t.Role)
+		return r.saveRoles(map[string]bool{t.Role: true})
 	})
 	return t, err
 }
@@ -60,7 +60,10 @@ func (r *Repo) addTarget(role, name string, length int64, sha256hex string, cust
 	if err != nil || len(sum) != sha256.Size || strings.ToLower(sha256hex) != sha256hex {
 		return Target{}, fmt.Errorf("add %s: sha256 %q is not 64 lowercase hex digits", name, sha256hex)
 	}
-	md, ok := r.roles[role]
+	md, ok, err := r.role(role)
+	if err != nil {
+		return Target{}, fmt.Errorf("add %s: %w", name, err)
+	}
 	if !ok {
 		return Target{}, fmt.Errorf("add %s: no role %q (roles: %s)", name, role, strings.Join(r.RoleNames(), ", "))
 	}
@@ -78,10 +81,17 @@ func (r *Repo) addTarget(role, name string, length int64, sha256hex string, cust
 	}
 	prev, had := md.Signed.Targets[name]
 	md.Signed.Targets[name] = tf
+	if r.isBin(role) {
+		r.touchBin(role)
+	}
 	// A TUF client searches roles in a fixed order and stops at the first
 	// that lists the name, or at the first whose delegation does not cover
 	// it: an entry the client would never reach is a mistake worth refusing.
-	if got, ok := r.lookup(name); !ok || got != role {
+	got, ok, err := r.lookup(name)
+	if err != nil {
+		return Target{}, fmt.Errorf("add %s: %w", name, err)
+	}
+	if !ok || got != role {
 		if had {
 			md.Signed.Targets[name] = prev
 		} else {
@@ -121,10 +131,8 @@ func (r *Repo) AddTargets(role string, ts []NewTarget) ([]Target, error) {
 			touched[t.Role] = true
 			out = append(out, t)
 		}
-		for rl := range touched {
-			if err := r.saveRole(rl); err != nil {
-				return fmt.Errorf("add %d targets: %w", len(ts), err)
-			}
+		if err := r.saveRoles(touched); err != nil {
+			return fmt.Errorf("add %d targets: %w", len(ts), err)
 		}
 		return nil
 	})
@@ -186,13 +194,24 @@ func (r *Repo) RemoveTarget(role, name string) ([]string, error) {
 
 func (r *Repo) removeTarget(role, name string) ([]string, error) {
 	var from []string
-	for _, rn := range r.RoleNames() {
+	candidates := r.RoleNames()
+	if bin := r.BinFor(name); bin != "" {
+		candidates = append(candidates, bin) // the only bin that may hold name
+	}
+	for _, rn := range candidates {
 		if role != "" && rn != role {
 			continue
 		}
-		if _, ok := r.roles[rn].Signed.Targets[name]; ok {
-			delete(r.roles[rn].Signed.Targets, name)
-			if err := r.saveRole(rn); err != nil {
+		md, _, err := r.role(rn)
+		if err != nil {
+			return from, fmt.Errorf("remove %s: %w", name, err)
+		}
+		if _, ok := md.Signed.Targets[name]; ok {
+			delete(md.Signed.Targets, name)
+			if r.isBin(rn) {
+				r.touchBin(rn)
+			}
+			if err := r.saveRoles(map[string]bool{rn: true}); err != nil {
 				return from, fmt.Errorf("remove %s: %w", name, err)
 			}
 			from = append(from, rn)
@@ -200,7 +219,7 @@ func (r *Repo) removeTarget(role, name string) ([]string, error) {
 	}
 	if len(from) == 0 {
 		if role != "" {
-			if _, ok := r.roles[role]; !ok {
+			if !r.hasRole(role) {
 				return nil, fmt.Errorf("remove %s: no role %q", name, role)
 			}
 			return nil, fmt.Errorf("remove %s: not a target of role %s", name, role)
@@ -211,11 +230,28 @@ func (r *Repo) removeTarget(role, name string) ([]string, error) {
 }
 
 // Targets lists the working copy: every target of every role, sorted by role
-// and name.
+// and name. A hash bin that cannot be read is left out; ListTargets says so.
 func (r *Repo) Targets() []Target {
+	out, _ := r.ListTargets()
+	return out
+}
+
+// ListTargets lists the working copy: every target of every role and hash
+// bin, sorted by role and name. With hash bins it reads every bin.
+func (r *Repo) ListTargets() ([]Target, error) {
 	var out []Target
-	for _, role := range r.RoleNames() {
-		for name, tf := range r.roles[role].Signed.Targets {
+	var errs []error
+	roles := r.RoleNames()
+	if sr := r.succinct(); sr != nil {
+		roles = append(roles, sr.GetRoles()...)
+	}
+	for _, role := range roles {
+		md, _, err := r.role(role)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for name, tf := range md.Signed.Targets {
 			out = append(out, targetOf(role, name, tf))
 		}
 	}
@@ -225,20 +261,26 @@ func (r *Repo) Targets() []Target {
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out
+	return out, errors.Join(errs...)
 }
 
 // Lookup finds name in the working copy the way a TUF client will once it is
 // published: the first role in delegation search order that lists it.
+// A hash bin that cannot be read counts as not listing it.
 func (r *Repo) Lookup(name string) (Target, bool) {
-	role, ok := r.lookup(name)
-	if !ok {
+	role, ok, err := r.lookup(name)
+	if err != nil || !ok {
 		return Target{}, false
 	}
-	return targetOf(role, name, r.roles[role].Signed.Targets[name]), true
+	md, _, err := r.role(role)
+	if err != nil {
+		return Target{}, false
+	}
+	return targetOf(role, name, md.Signed.Targets[name]), true
 }
 
-// RoleNames lists the roles of the working copy, targets first.
+// RoleNames lists the roles of the working copy, targets first, hash bins
+// apart (see HashBins).
 func (r *Repo) RoleNames() []string {
 	names := make([]string, 0, len(r.roles))
 	for n := range r.roles {
@@ -256,13 +298,14 @@ func (r *Repo) RoleNames() []string {
 func (r *Repo) RoleFor(name string) string {
 	role := metadata.TARGETS
 	for range maxDelegationDepth {
-		d := r.roles[role].Signed.Delegations
-		if d == nil {
+		md, ok := r.roles[role] // hash bins delegate nothing further
+		if !ok || md.Signed.Delegations == nil {
 			break
 		}
+		d := md.Signed.Delegations
 		next := ""
 		for _, c := range d.GetRolesForTarget(name) {
-			if _, ok := r.roles[c.Name]; ok {
+			if r.hasRole(c.Name) {
 				next = c.Name
 				break
 			}
@@ -277,7 +320,7 @@ func (r *Repo) RoleFor(name string) string {
 
 // lookup is go-tuf's pre-order depth-first delegation walk (updater
 // preOrderDepthFirstWalk) over the working copy.
-func (r *Repo) lookup(name string) (string, bool) {
+func (r *Repo) lookup(name string) (string, bool, error) {
 	stack := []string{metadata.TARGETS}
 	visited := map[string]bool{}
 	for len(stack) > 0 && len(visited) < maxDelegationDepth {
@@ -286,12 +329,15 @@ func (r *Repo) lookup(name string) (string, bool) {
 		if visited[role] {
 			continue
 		}
-		md, ok := r.roles[role]
+		md, ok, err := r.role(role)
+		if err != nil {
+			return "", false, err
+		}
 		if !ok {
 			continue
 		}
 		if _, ok := md.Signed.Targets[name]; ok {
-			return role, true
+			return role, true, nil
 		}
 		visited[role] = true
 		if md.Signed.Delegations == nil {
@@ -309,7 +355,7 @@ func (r *Repo) lookup(name string) (string, bool) {
 			stack = append(stack, children[i])
 		}
 	}
-	return "", false
+	return "", false, nil
 }
 
 // delegationSummary says which names role may hold, for error messages.
@@ -318,11 +364,17 @@ func (r *Repo) delegationSummary(role string) string {
 	if dr == nil {
 		return "it is not delegated by any role"
 	}
+	if r.isBin(role) {
+		return fmt.Sprintf("%s delegates each name to the one hash bin its sha256 selects", parent)
+	}
 	return fmt.Sprintf("%s delegates it %s", parent, strings.Join(dr.Paths, ", "))
 }
 
 // delegationOf finds the role that delegates role, and the delegation.
 func (r *Repo) delegationOf(role string) (string, *metadata.DelegatedRole) {
+	if sr := r.succinct(); sr != nil && sr.IsDelegatedRole(role) {
+		return metadata.TARGETS, &metadata.DelegatedRole{Name: role, KeyIDs: sr.KeyIDs, Threshold: sr.Threshold}
+	}
 	for _, pn := range r.RoleNames() {
 		d := r.roles[pn].Signed.Delegations
 		if d == nil {
