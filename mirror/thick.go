@@ -107,6 +107,9 @@ func stageThick(r io.Reader, dir string, t ThickOptions, o ImportOptions) (strin
 	if fi, err := os.Stat(filepath.Join(layout, ociIndex)); err != nil || !fi.Mode().IsRegular() {
 		return "", nil, fmt.Errorf("%s/%s: missing (not a CNAB thick bundle?)", thickLayout, ociIndex)
 	}
+	if err := checkThickLayoutFiles(layout); err != nil {
+		return "", nil, err
+	}
 	present, err := checkBlobs(layout, nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %w", thickLayout, err)
@@ -202,6 +205,24 @@ func checkThickIndex(layout string, named map[digest.Digest]bool) error {
 		if !named[d.Digest] {
 			return fmt.Errorf("%s/%s lists %s (%q), which bundle.json does not name (an unsigned addition?)",
 				thickLayout, ociIndex, d.Digest, d.Annotations[ocispec.AnnotationRefName])
+		}
+	}
+	return nil
+}
+
+// checkThickLayoutFiles refuses a layout holding anything but an OCI image
+// layout: the import stages its trust data and table of contents there, and
+// nothing the archive brings may pass for them.
+func checkThickLayoutFiles(layout string) error {
+	ents, err := os.ReadDir(layout)
+	if err != nil {
+		return fmt.Errorf("%s: %w", thickLayout, err)
+	}
+	for _, e := range ents {
+		switch {
+		case e.Name() == layoutFile && e.Type().IsRegular(), e.Name() == ociIndex && e.Type().IsRegular(), e.Name() == "blobs" && e.IsDir():
+		default:
+			return fmt.Errorf("%s/%s: not part of an OCI image layout, which is all a thick bundle's %s holds", thickLayout, e.Name(), thickLayout)
 		}
 	}
 	return nil

@@ -33,6 +33,20 @@ func snapshotTree(t *testing.T, root string) map[string]string {
 	return files
 }
 
+// requireUnchanged fails unless root holds exactly the files of before.
+func requireUnchanged(t *testing.T, root string, before map[string]string) {
+	t.Helper()
+	after := snapshotTree(t, root)
+	if len(before) != len(after) {
+		t.Fatalf("the refused import changed the offline side: %d files before, %d after", len(before), len(after))
+	}
+	for p, h := range before {
+		if after[p] != h {
+			t.Fatalf("the refused import changed %s", p)
+		}
+	}
+}
+
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
 	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
@@ -136,15 +150,7 @@ func TestMirrorImportRefusesAttacks(t *testing.T) {
 				t.Fatalf("import = %v\n%s\nwant a refusal naming %q", err, out, tc.want)
 			}
 			t.Logf("refused: %v", err)
-			after := snapshotTree(t, root)
-			if len(before) != len(after) {
-				t.Fatalf("the refused import changed the offline side: %d files before, %d after", len(before), len(after))
-			}
-			for p, h := range before {
-				if after[p] != h {
-					t.Fatalf("the refused import changed %s", p)
-				}
-			}
+			requireUnchanged(t, root, before)
 		})
 	}
 }

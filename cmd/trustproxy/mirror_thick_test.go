@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"os"
@@ -276,6 +278,9 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}), "which bundle.json does not name", ""},
+		{"trust data planted in the layout", "", func(t *testing.T) string {
+			return appendToArchive(t, s.archive, "./artifacts/layout/tuf/corp/targets/planted", "not vouched for")
+		}, "artifacts/layout/tuf: not part of an OCI image layout", ""},
 		{"an unsigned bundle", "up/acme/unsigned-bundle:v1.0", func(*testing.T) string { return unsignedArchive },
 			`no target "up/acme/unsigned-bundle:v1.0"`, ""},
 		{"a signed bundle under another tag", "up/acme/bundle:v2.0", func(*testing.T) string { return s.archive },
@@ -304,15 +309,58 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 				t.Fatalf("import = %v\n%s\nwant a refusal naming %q", err, out, tc.want)
 			}
 			t.Logf("refused: %v", err)
-			after := snapshotTree(t, root)
-			if len(before) != len(after) {
-				t.Fatalf("the refused import changed the offline side: %d files before, %d after", len(before), len(after))
-			}
-			for p, h := range before {
-				if after[p] != h {
-					t.Fatalf("the refused import changed %s", p)
-				}
-			}
+			requireUnchanged(t, root, before)
 		})
 	}
+}
+
+// appendToArchive copies a gzipped tar and adds one file to it.
+func appendToArchive(t *testing.T, src, name, body string) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "appended.tgz")
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	zw := gzip.NewWriter(out)
+	tr, tw := tar.NewReader(zr), tar.NewWriter(zw)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err == nil {
+			err = tw.WriteHeader(h)
+		}
+		if err == nil {
+			_, err = io.Copy(tw, tr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
+	if err == nil {
+		_, err = tw.Write([]byte(body))
+	}
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
