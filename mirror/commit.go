@@ -25,6 +25,11 @@ func commit(ctx context.Context, dir string, p *plan, o ImportOptions) (*ImportR
 	res := &ImportResult{Entries: p.entries, Reused: len(p.reused)}
 	rd := p.rd
 	var done Progress
+	for _, size := range p.blobs {
+		done.TotalObjects++
+		done.TotalBytes += size
+	}
+	done.TotalObjects += len(p.order)
 	tick := func(n int64) {
 		done.Objects++
 		done.Bytes += n

@@ -58,14 +58,18 @@ type ExportOptions struct {
 	// Version is the trustproxy version recorded in the export.
 	Version string
 	Logger  *zap.Logger
-	// Progress, if set, is called after every file written.
+	// Progress, if set, is called as bytes are copied and after every
+	// file, one call at a time.
 	Progress func(Progress)
 }
 
-// Progress counts what an export or import has handled so far.
+// Progress counts what an export or import has handled so far, and the
+// totals once they are known (0: not known yet).
 type Progress struct {
-	Objects int   `json:"objects"`
-	Bytes   int64 `json:"bytes"`
+	Objects      int   `json:"objects"`
+	Bytes        int64 `json:"bytes"`
+	TotalObjects int   `json:"totalObjects,omitempty"`
+	TotalBytes   int64 `json:"totalBytes,omitempty"`
 }
 
 // ExportDir writes an export into directory dir.
@@ -94,13 +98,17 @@ type exporter struct {
 	mu       sync.Mutex  // guards progress and omitted
 	progress Progress
 	omitted  map[digest.Digest]bool
+	// The plan: what exportRef queued, written by writeContent.
+	queued    map[digest.Digest]bool
+	blobs     []queuedBlob
+	manifests []queuedManifest
 }
 
 func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	x := &exporter{o: o, out: out, omitted: map[digest.Digest]bool{}}
+	x := &exporter{o: o, out: out, omitted: map[digest.Digest]bool{}, queued: map[digest.Digest]bool{}}
 	selected, err := x.selectRefs()
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
@@ -133,6 +141,9 @@ func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 			Annotations: map[string]string{ocispec.AnnotationRefName: e.Reference, "io.containerd.image.name": e.Reference}})
 		ix.Trust[e.Trust] = trustfetch.Versions{}
 	}
+	if err := x.writeContent(ctx); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
 	for dg := range x.omitted {
 		ix.Omitted = append(ix.Omitted, dg)
 	}
@@ -159,7 +170,8 @@ func export(ctx context.Context, out sink, o ExportOptions) (*Index, error) {
 	return ix, nil
 }
 
-// exportRef pulls one reference through the proxy and writes its tree.
+// exportRef decides one reference, pulls its manifests through the proxy
+// and queues its tree (planTree).
 func (x *exporter) exportRef(ctx context.Context, ref string) (Entry, error) {
 	subj, err := parseRef(ref)
 	if err != nil {
@@ -204,7 +216,7 @@ func (x *exporter) exportRef(ctx context.Context, ref string) (Entry, error) {
 	if x.omit(e.Digest) {
 		return e, nil
 	}
-	if err := x.writeTree(ctx, subj, e.Digest, body); err != nil {
+	if err := x.planTree(ctx, subj, e.Digest, body); err != nil {
 		return e, err
 	}
 	return e, nil
@@ -229,16 +241,17 @@ func notVouched(d policy.Decision, subj policy.Subject) error {
 	return fmt.Errorf("rule %q is mode %s: only content trust data vouches for (mode enforce) is exported", d.Rule, d.Mode)
 }
 
-// writeTree writes a manifest and, depth first, everything it references,
-// each pulled through the proxy (which serves children only under the
-// root's approval).
-func (x *exporter) writeTree(ctx context.Context, subj policy.Subject, dg digest.Digest, body []byte) error {
+// planTree records a manifest and, depth first, everything it references:
+// child manifests are pulled through the proxy now (they are small, and
+// the proxy serves them only under the root's approval), blobs are queued
+// for copyBlobs. Manifests are written children first, after the blobs.
+func (x *exporter) planTree(ctx context.Context, subj policy.Subject, dg digest.Digest, body []byte) error {
 	refs, err := references(body)
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", dg, err)
 	}
 	for _, c := range refs.manifests {
-		if x.out.has(blobName(c.Digest)) || x.omit(c.Digest) {
+		if x.queued[c.Digest] || x.out.has(blobName(c.Digest)) || x.omit(c.Digest) {
 			continue
 		}
 		_, cb, err := x.o.Source.Manifest(ctx, subj.Upstream, subj.Repository, c.Digest.String())
@@ -248,29 +261,57 @@ func (x *exporter) writeTree(ctx context.Context, subj policy.Subject, dg digest
 		if got := digest.FromBytes(cb); got != c.Digest || int64(len(cb)) != c.Size {
 			return fmt.Errorf("manifest %s: the proxy served %s (%d bytes)", c.Digest, got, len(cb))
 		}
-		if err := x.writeTree(ctx, subj, c.Digest, cb); err != nil {
+		if err := x.planTree(ctx, subj, c.Digest, cb); err != nil {
 			return err
 		}
 	}
-	// Layers are copied concurrently where the sink allows it (a
-	// directory); a tar stream takes them one after the other.
-	var todo []ocispec.Descriptor
-	queued := map[digest.Digest]bool{}
 	for _, b := range refs.blobs {
-		if !queued[b.Digest] && !x.out.has(blobName(b.Digest)) && !x.omit(b.Digest) {
-			queued[b.Digest] = true
-			todo = append(todo, b)
+		if !x.queued[b.Digest] && !x.out.has(blobName(b.Digest)) && !x.omit(b.Digest) {
+			x.queued[b.Digest] = true
+			x.blobs = append(x.blobs, queuedBlob{subj, b})
+			x.progress.TotalObjects++
+			x.progress.TotalBytes += b.Size
 		}
 	}
+	if !x.queued[dg] {
+		x.queued[dg] = true
+		x.manifests = append(x.manifests, queuedManifest{dg, body})
+		x.progress.TotalObjects++
+		x.progress.TotalBytes += int64(len(body))
+	}
+	return nil
+}
+
+// queuedBlob is a blob to copy, with the reference whose approval the
+// proxy serves it under.
+type queuedBlob struct {
+	subj policy.Subject
+	desc ocispec.Descriptor
+}
+
+type queuedManifest struct {
+	digest digest.Digest
+	body   []byte
+}
+
+// writeContent copies every queued blob, concurrently where the sink
+// allows it (a directory; a tar stream takes them one after the other)
+// and across all references, then writes the manifests.
+func (x *exporter) writeContent(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(x.out.parallel())
-	for _, b := range todo {
-		g.Go(func() error { return x.copyBlob(gctx, subj, b) })
+	for _, b := range x.blobs {
+		g.Go(func() error { return x.copyBlob(gctx, b.subj, b.desc) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return x.put(blobName(dg), int64(len(body)), bytes.NewReader(body))
+	for _, m := range x.manifests {
+		if err := x.put(blobName(m.digest), int64(len(m.body)), bytes.NewReader(m.body)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyBlob streams one blob from the proxy into the export, checking its
@@ -282,27 +323,48 @@ func (x *exporter) copyBlob(ctx context.Context, subj policy.Subject, d ocispec.
 	}
 	defer rc.Close()
 	v := d.Digest.Verifier()
-	if err := x.put(blobName(d.Digest), d.Size, io.TeeReader(rc, v)); err != nil {
+	if err := x.out.put(blobName(d.Digest), d.Size, io.TeeReader(&countingReader{r: rc, x: x}, v)); err != nil {
 		return err
 	}
 	if !v.Verified() {
 		return fmt.Errorf("blob %s: bytes do not match the digest", d.Digest)
 	}
+	x.report(0, 1)
 	return nil
+}
+
+// countingReader reports a blob's bytes as they are copied, so that
+// progress moves within a large layer.
+type countingReader struct {
+	r io.Reader
+	x *exporter
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.x.report(int64(n), 0)
+	}
+	return n, err
 }
 
 func (x *exporter) put(name string, size int64, r io.Reader) error {
 	if err := x.out.put(name, size, r); err != nil {
 		return err
 	}
+	x.report(size, 1)
+	return nil
+}
+
+// report adds to the progress and tells the caller's Progress.
+func (x *exporter) report(bytes int64, objects int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.progress.Objects++
-	x.progress.Bytes += size
+	x.progress.Bytes += bytes
+	x.progress.Objects += objects
 	if x.o.Progress != nil {
 		x.o.Progress(x.progress)
 	}
-	return nil
 }
 
 func (x *exporter) putJSON(name string, v any) error {

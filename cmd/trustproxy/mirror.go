@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -78,19 +77,6 @@ func localDir(loc string) string {
 		return ""
 	}
 	return loc
-}
-
-// progressLogger prints a line every few seconds while work goes on.
-func progressLogger(w io.Writer, what string) func(mirror.Progress) {
-	start, last := time.Now(), time.Now()
-	return func(p mirror.Progress) {
-		if time.Since(last) < 2*time.Second {
-			return
-		}
-		last = time.Now()
-		secs := time.Since(start).Seconds()
-		fmt.Fprintf(w, "%s: %d objects, %.1f MiB, %.1f MiB/s\n", what, p.Objects, float64(p.Bytes)/(1<<20), float64(p.Bytes)/(1<<20)/secs)
-	}
 }
 
 // version is the module version the binary was built from.

@@ -106,8 +106,10 @@ otherwise, naming the missing base).`,
 				Source: mirror.HTTPSource{Base: "http://" + ln.Addr().String(), Client: &http.Client{}},
 				Policy: in.policy, Trusts: trusts, Recorder: rec, References: refs, Since: since,
 				Patterns: patterns, Rules: rules, PolicyRules: pc.Rules,
-				Version: version(), Logger: log, Progress: progressLogger(cmd.ErrOrStderr(), "export"),
+				Version: version(), Logger: log,
 			}
+			view := newProgressView(cmd.ErrOrStderr(), "export", asJSON)
+			o.Progress = view.update
 			var ix *mirror.Index
 			switch {
 			case out != "":
@@ -117,6 +119,7 @@ otherwise, naming the missing base).`,
 			default:
 				ix, err = exportTarFile(ctx, tarOut, o)
 			}
+			view.finish()
 			if err != nil {
 				return err
 			}
@@ -135,7 +138,7 @@ otherwise, naming the missing base).`,
 	cmd.Flags().StringVar(&since, "since", "", "leave out what this earlier export (`DIR or FILE`) carried; import it only where that one was imported")
 	cmd.Flags().StringArrayVar(&all, "all", nil, "export every tag trust data vouches for in repositories matching this `PATTERN` (repeatable)")
 	cmd.Flags().StringArrayVar(&rules, "rule", nil, "export every tag this policy rule's trust data vouches for (`NAME`, repeatable)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the export's index as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the export's index as JSON (progress: JSON lines on stderr)")
 	_ = cmd.MarkFlagDirname("out")
 	return cmd
 }

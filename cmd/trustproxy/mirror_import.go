@@ -46,7 +46,8 @@ changes nothing.`,
 				return err
 			}
 			defer closeCache()
-			o.WorkDir, o.Progress = work, progressLogger(cmd.ErrOrStderr(), "import")
+			view := newProgressView(cmd.ErrOrStderr(), "import", asJSON)
+			o.WorkDir, o.Progress = work, view.update
 			src := args[0]
 			res, err := thick.run(ctx, cmd, src, o)
 			if res != nil || err != nil {
@@ -63,6 +64,7 @@ changes nothing.`,
 				defer f.Close()
 				res, err = mirror.ImportTar(ctx, f, o)
 			}
+			view.finish()
 			if err != nil {
 				return err
 			}
@@ -86,6 +88,6 @@ changes nothing.`,
 	addConfigFlag(cmd, &configPath)
 	thick.register(cmd)
 	cmd.Flags().StringVar(&work, "work", "", "`DIR` to unpack a tar stream into while it is verified (default: system temp)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (progress: JSON lines on stderr)")
 	return cmd
 }
