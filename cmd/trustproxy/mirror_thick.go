@@ -68,8 +68,9 @@ func (f *thickFlags) run(ctx context.Context, cmd *cobra.Command, src string, o 
 	if err != nil {
 		return nil, err
 	}
+	// stdout carries the result (--json); this line is for the person.
 	if len(res.Entries) == 1 {
-		fmt.Fprintf(cmd.OutOrStdout(), "CNAB thick bundle verified: %s is index %s\n", res.Entries[0].Reference, res.Entries[0].Digest)
+		fmt.Fprintf(cmd.ErrOrStderr(), "CNAB thick bundle verified: %s is index %s\n", res.Entries[0].Reference, res.Entries[0].Digest)
 	}
 	return res, nil
 }
