@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -120,6 +121,15 @@ func TestReferrersOfApprovedSubject(t *testing.T) {
 		t.Fatalf("filtered answer: %d %v %+v", resp.StatusCode, resp.Header, raw)
 	}
 
+	listed := 0
+	for _, l := range logs.FilterMessage("request").All() {
+		if strings.Contains(l.ContextMap()["path"].(string), "/referrers/") && l.ContextMap()["decision"] == "referrers-of:"+f.signed.Digest.String() {
+			listed++
+		}
+	}
+	if listed == 0 {
+		t.Errorf("no access line says referrers-of:%s", f.signed.Digest)
+	}
 	logs.TakeAll()
 	img, err := remote.Image(te.proxyRef(t, "acme/app@"+f.sbom.String()))
 	if err != nil {
@@ -244,7 +254,15 @@ func TestReferrersFromUpstreamAPI(t *testing.T) {
 			// naming the subject, the runnable one included.
 			idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
 			idx.SchemaVersion = 2
-			for _, d := range []v1.Hash{f.sbom, f.sig, f.runnable, f.unsignedSBOM} {
+			// Two pages: the second is named by Link, as the spec's
+			// pagination does.
+			page := []v1.Hash{f.sbom, f.runnable}
+			if r.URL.Query().Get("last") != "" {
+				page = []v1.Hash{f.sig, f.unsignedSBOM}
+			} else {
+				w.Header().Set("Link", `<`+r.URL.Path+`?n=2&last=x>; rel="next"`)
+			}
+			for _, d := range page {
 				desc, err := remote.Head(te.up.Ref(t, "acme/app@"+d.String()))
 				if err != nil {
 					t.Error(err)
@@ -274,7 +292,7 @@ func TestReferrersFromUpstreamAPI(t *testing.T) {
 			t.Fatalf("descriptor taken from the upstream's listing: %+v", d)
 		}
 	}
-	if apiAsked != 1 || tagAsked != 0 {
+	if apiAsked != 2 || tagAsked != 0 {
 		t.Fatalf("upstream asked: API %d, tag schema %d", apiAsked, tagAsked)
 	}
 }
@@ -295,3 +313,99 @@ func TestNextPage(t *testing.T) {
 }
 
 func digestOf(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }
+
+// cosign's own tags (sha256-<hex>.sig, .att, .sbom) name their subject in
+// the tag: the upstream's manifest under it is served, with its blobs, as
+// an attachment of an approved subject; a runnable image under such a tag
+// is refused, and so is the tag of an unapproved subject.
+func TestCosignTagsServedAsAttachments(t *testing.T) {
+	te := newTrustEnv(t)
+	f := newReferrersFixture(t, te)
+	signed := v1.Hash{Algorithm: "sha256", Hex: f.signed.Digest.Hex}
+	sig := te.up.PushCosignSignature(t, "acme/app", signed)
+	te.up.PushCosignSignature(t, "acme/app", v1.Hash{Algorithm: "sha256", Hex: f.unsigned.Digest.Hex})
+	evil, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	te.up.PushImage(t, "acme/app:sha256-"+f.signed.Digest.Hex+".att", evil)
+
+	img, err := remote.Image(te.proxyRef(t, "acme/app:sha256-"+f.signed.Digest.Hex+".sig"))
+	if err != nil {
+		t.Fatalf("cosign signature tag through trustproxy: %v", err)
+	}
+	if d, _ := img.Digest(); d != sig {
+		t.Fatalf("served %s, want %s", d, sig)
+	}
+	assertLayersReadable(t, img)
+	for _, p := range []string{
+		"/v2/acme/app/manifests/sha256-" + f.signed.Digest.Hex + ".att",
+		"/v2/acme/app/manifests/sha256-" + f.unsigned.Digest.Hex + ".sig",
+	} {
+		if code, msg := ociErr(t, te.get(t, "GET", p, nil)); code != "DENIED" {
+			t.Errorf("%s: %s %s", p, code, msg)
+		}
+	}
+	resp := te.get(t, "GET", "/v2/acme/app/manifests/sha256-"+f.signed.Digest.Hex+".sbom", nil)
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("missing cosign tag: %d", resp.StatusCode)
+	}
+}
+
+// What an upstream answers to the referrers API decides how trustproxy
+// asks: a 404, 400, 406 or a 200 that is no OCI index means "no API" (the
+// tag schema is read); a failure is passed on, never read as "none". A
+// subject without referrers gets an empty index, and its tag schema tag
+// a 404.
+func TestReferrersUpstreamAnswers(t *testing.T) {
+	te := newTrustEnv(t)
+	f := newReferrersFixture(t, te)
+	te.up.PushRandomImage(t, "acme/app:2.0", 512, 1, types.OCIManifestSchema1)
+	bare := te.sign(t, "acme/app:2.0", nil)
+	for _, tc := range []struct {
+		name        string
+		status      int
+		contentType string
+		want        int // referrers listed; -1: the request fails with wantStatus
+		wantStatus  int
+	}{
+		{"404", 404, "application/json", 2, 200},
+		{"400", 400, "application/json", 2, 200},
+		{"406", 406, "application/json", 2, 200},
+		{"200 html", 200, "text/html; charset=utf-8", 2, 200},
+		{"500", 500, "text/plain", -1, 502},
+		{"429", 429, "text/plain", -1, 429},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				if strings.Contains(r.URL.Path, "/referrers/") {
+					w.Header().Set("Content-Type", tc.contentType)
+					w.WriteHeader(tc.status)
+					_, _ = w.Write([]byte("<html>login</html>"))
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+			defer te.up.SetMiddleware(nil)
+			resp := te.get(t, "GET", "/v2/acme/app/referrers/"+f.signed.Digest.String(), nil)
+			var ix ocispec.Index
+			_ = json.NewDecoder(resp.Body).Decode(&ix)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus || tc.want >= 0 && len(ix.Manifests) != tc.want {
+				t.Fatalf("status %d with %d referrers, want %d with %d", resp.StatusCode, len(ix.Manifests), tc.wantStatus, tc.want)
+			}
+		})
+	}
+	resp := te.get(t, "GET", "/v2/acme/app/referrers/"+bare.Digest, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"manifests":[]`) {
+		t.Fatalf("subject without referrers: %d %s", resp.StatusCode, b)
+	}
+	resp = te.get(t, "GET", "/v2/acme/app/manifests/sha256-"+strings.TrimPrefix(bare.Digest, "sha256:"), nil)
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("tag schema tag of a subject without referrers: %d", resp.StatusCode)
+	}
+}

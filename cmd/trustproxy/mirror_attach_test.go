@@ -12,10 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
@@ -25,25 +22,6 @@ const (
 	attSBOM = "application/vnd.example.sbom.v1+json"
 	attSig  = "application/vnd.example.signature.v1+json"
 )
-
-// pushCosignSignature pushes what `cosign sign` writes by default: an
-// image (OCI config, one simple-signing layer) under the tag
-// sha256-<hex>.sig, with no subject field.
-func pushCosignSignature(t *testing.T, up *testenv.Registry, repo string, subject v1.Hash) v1.Hash {
-	t.Helper()
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err := mutate.Append(img, mutate.Addendum{
-		Layer:       static.NewLayer([]byte(`{"critical":{"image":{"docker-manifest-digest":"`+subject.String()+`"}}}`), "application/vnd.dev.cosign.simplesigning.v1+json"),
-		Annotations: map[string]string{"dev.cosignproject.cosign/signature": "MEUCIQ=="},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	up.PushImage(t, repo+":sha256-"+subject.Hex+".sig", img)
-	d, _ := img.Digest()
-	return d
-}
 
 // Signatures and SBOMs of an approved index and of its platform manifests
 // cross the gap: export finds them through the proxy's referrers API (the
@@ -61,7 +39,7 @@ func TestMirrorAttachments(t *testing.T) {
 	platform := im.Manifests[0]
 	sbom := m.up.PushArtifact(t, "acme/app", m.up.Descriptor(t, "acme/app@"+indexDigest.String()), attSBOM, `{"sbom":"index"}`)
 	sig := m.up.PushArtifact(t, "acme/app", platform, attSig, `{"sig":"platform"}`)
-	cosignSig := pushCosignSignature(t, m.up, "acme/app", indexDigest)
+	cosignSig := m.up.PushCosignSignature(t, "acme/app", indexDigest)
 
 	exp := filepath.Join(m.dir, "export")
 	export(t, m, exp, "up/acme/app:1.0")

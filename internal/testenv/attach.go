@@ -52,3 +52,27 @@ func (r *Registry) PushSubjectImage(t testing.TB, repo string, subject v1.Descri
 	}
 	return d
 }
+
+// PushCosignSignature pushes what `cosign sign` writes by default: an image
+// (OCI config, one simple-signing layer with a signature annotation) under
+// the tag sha256-<hex>.sig, with no subject field. It returns its digest.
+func (r *Registry) PushCosignSignature(t testing.TB, repo string, subject v1.Hash) v1.Hash {
+	t.Helper()
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	payload := `{"critical":{"identity":{"docker-reference":"` + repo + `"},"image":{"docker-manifest-digest":"` + subject.String() +
+		`"},"type":"cosign container image signature"},"optional":null}`
+	img, err := mutate.Append(img, mutate.Addendum{
+		Layer:       static.NewLayer([]byte(payload), "application/vnd.dev.cosign.simplesigning.v1+json"),
+		Annotations: map[string]string{"dev.cosignproject.cosign/signature": "MEUCIQ=="},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PushImage(t, repo+":sha256-"+subject.Hex+".sig", img)
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
