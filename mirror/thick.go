@@ -16,6 +16,7 @@ import (
 	ocispecs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/trustproxy/trustproxy/policy"
 	"github.com/trustproxy/trustproxy/proxy/cnab"
 	"github.com/trustproxy/trustproxy/trustfetch"
 )
@@ -241,13 +242,22 @@ func putBlob(layout string, b []byte) error {
 }
 
 // stageTrust copies into layout/tuf/<name> the trust data the import
-// verifies against: a directory carried with the archive, else this
-// side's own (local) trust directories, for each trust repository that has
-// a timestamp to verify from.
+// verifies against: each directory carried with the archive, and the trust
+// repository of the rule that governs the bundle from this side's own
+// (local) directories unless one was carried for it. Other trust
+// repositories of this side play no part, so their state cannot fail the
+// import.
 func stageTrust(layout string, t ThickOptions, o ImportOptions) (map[string]trustfetch.Versions, error) {
+	need := map[string]bool{}
+	for n := range t.TrustDirs {
+		need[n] = true
+	}
+	if n := governingTrust(t.Reference, o); n != "" {
+		need[n] = true
+	}
 	out := map[string]trustfetch.Versions{}
-	names := make([]string, 0, len(o.Trusts))
-	for n := range o.Trusts {
+	names := make([]string, 0, len(need))
+	for n := range need {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -277,4 +287,27 @@ func stageTrust(layout string, t ThickOptions, o ImportOptions) (map[string]trus
 		out[name] = trustfetch.Versions{}
 	}
 	return out, nil
+}
+
+// governingTrust is the trust repository this side's policy consults for
+// ref ("" if none: the import then refuses it).
+func governingTrust(ref string, o ImportOptions) string {
+	subj, err := parseRef(ref)
+	if err != nil {
+		return ""
+	}
+	sources := map[string]policy.TrustSource{}
+	for n := range o.Trusts {
+		sources[n] = absentTrust(n)
+	}
+	e, err := policy.New(o.Policy, sources, policy.Options{Logger: o.Logger})
+	if err != nil {
+		return ""
+	}
+	if r := e.Rule(subj.Upstream, subj.Repository); r != nil {
+		if _, ok := o.Trusts[r.Trust]; ok {
+			return r.Trust
+		}
+	}
+	return ""
 }

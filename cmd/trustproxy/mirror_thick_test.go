@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -363,4 +364,31 @@ func appendToArchive(t *testing.T, src, name, body string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// A thick bundle is verified against the trust repository of the rule that
+// governs it (and those carried with it): another trust repository of this
+// side, here one whose local metadata is corrupt, plays no part.
+func TestMirrorImportThickUsesGoverningTrust(t *testing.T) {
+	s := newThickSides(t)
+	root := t.TempDir()
+	other := filepath.Join(root, "other", "metadata")
+	os.MkdirAll(other, 0o755)
+	writeFile(t, filepath.Join(other, "timestamp.json"), "{not TUF")
+	cfg := filepath.Join(root, "offline.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`
+storage: {filesystem: {rootdirectory: %q}}
+state: %q
+upstreams: [{name: up, url: "http://192.0.2.1:9", offline: true}]
+trust:
+  corp: {metadata: %q, root: %q}
+  other: {metadata: %q, root: %q}
+policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}, {name: team, match: "up/team/**", mode: enforce, trust: other}]}
+`, filepath.Join(root, "cache"), filepath.Join(root, "state"), filepath.Join(root, "tuf", "metadata"), s.rootPath(), other, s.rootPath()))
+	if out, err := s.importThick(t, cfg, "up/acme/bundle:v1.0", s.archive, "--trust-dir", "corp="+s.repo); err != nil {
+		t.Fatalf("thick import: %v\n%s", err, out)
+	}
+	if out, err := s.importThick(t, cfg, "up/team/bundle:v1.0", s.archive); err == nil || !strings.Contains(err.Error(), "trust other") {
+		t.Fatalf("thick import under the rule of the corrupt trust repository = %v\n%s; want a refusal naming it", err, out)
+	}
 }
