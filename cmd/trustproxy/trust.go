@@ -20,6 +20,7 @@ func trustSubcommands() []*cobra.Command {
 		newTrustInitCmd(),
 		newTrustAddCmd(),
 		newTrustAddFileCmd(),
+		newTrustAddTargetsCmd(),
 		newTrustRemoveCmd(),
 		newTrustDelegateCmd(),
 		newTrustPublishCmd(),
@@ -33,7 +34,7 @@ func trustSubcommands() []*cobra.Command {
 func newTrustCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trust",
-		Short: "Publisher tools: init, add, add-file, remove, delegate, publish, timestamp, rotate, list, import-notary",
+		Short: "Publisher tools: init, add, add-file, add-targets, remove, delegate, publish, timestamp, rotate, list, import-notary",
 		Long: `Create and sign the TUF repositories trustproxy verifies.
 
 A trust repository is a directory servable as-is by any static web server
@@ -125,6 +126,13 @@ func describeTrustResult(res *publish.Result) string {
 	}
 	for _, role := range sortedTrustKeys(res.Roles) {
 		parts = append(parts, fmt.Sprintf("%s v%d", role, res.Roles[role]))
+	}
+	switch bins := sortedTrustKeys(res.Bins); len(bins) {
+	case 0:
+	case 1:
+		parts = append(parts, fmt.Sprintf("hash bin %s v%d", bins[0], res.Bins[bins[0]]))
+	default:
+		parts = append(parts, fmt.Sprintf("%d hash bins", len(bins)))
 	}
 	parts = append(parts, fmt.Sprintf("snapshot v%d", res.Snapshot),
 		fmt.Sprintf("timestamp v%d (expires %s)", res.Timestamp, res.Expires.Format(time.RFC3339)))

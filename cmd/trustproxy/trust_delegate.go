@@ -15,16 +15,29 @@ func newTrustDelegateCmd() *cobra.Command {
 		role    string
 		opts    publish.DelegateOptions
 		pubkeys []string
+		bins    int
 	)
 	cmd := &cobra.Command{
-		Use:   "delegate --role NAME --paths PATTERN --repo DIR --keys DIR",
+		Use:   "delegate (--role NAME --paths PATTERN | --hash-bins N) --repo DIR --keys DIR",
 		Short: "Delegate target names to a new role with its own keys",
 		Long: `Stage a delegation: role NAME may sign the target names matching the
 patterns (shell globs per "/"-separated segment: docker.io/acme/* covers
 docker.io/acme/app:1.0 but not docker.io/acme/team/app:1.0). Its keys are
-generated in <keys>/<NAME>/ unless --pubkey names existing ones.`,
+generated in <keys>/<NAME>/ unless --pubkey names existing ones.
+
+--hash-bins N instead delegates every target name from targets to N succinct
+hash bins with one key in <keys>/bins (see "trust init --hash-bins"); targets
+must not delegate anything yet. Targets it lists itself stay there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bins != 0 {
+				return delegateHashBins(cmd, f, bins)
+			}
+			for _, name := range []string{"role", "paths"} {
+				if !cmd.Flags().Changed(name) {
+					return fmt.Errorf("required flag(s) %q not set", name)
+				}
+			}
 			for _, p := range pubkeys {
 				pk, err := publish.ReadPublicKey(p)
 				if err != nil {
@@ -63,7 +76,23 @@ generated in <keys>/<NAME>/ unless --pubkey names existing ones.`,
 	fl.StringVar(&opts.KeyType, "key-type", "", "key `TYPE` of generated keys (default: the repository's)")
 	fl.StringSliceVar(&pubkeys, "pubkey", nil, "delegate to this PEM public key `FILE` instead of generating keys (repeatable; place the private key in <keys>/<ROLE>/ to publish)")
 	fl.BoolVar(&opts.Terminating, "terminating", false, "clients stop searching at this role for names it covers")
-	_ = cmd.MarkFlagRequired("role")
-	_ = cmd.MarkFlagRequired("paths")
+	fl.IntVar(&bins, "hash-bins", 0, "delegate all target names to `N` succinct hash bins instead (a power of two)")
+	cmd.MarkFlagsMutuallyExclusive("hash-bins", "role")
+	cmd.MarkFlagsMutuallyExclusive("hash-bins", "paths")
+	cmd.MarkFlagsMutuallyExclusive("hash-bins", "pubkey")
 	return cmd
+}
+
+func delegateHashBins(cmd *cobra.Command, f repoFlags, bins int) error {
+	repo, err := f.open()
+	if err != nil {
+		return err
+	}
+	ids, err := repo.DelegateHashBins(bins)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "delegated every target name from targets to %d hash bins (%s-…, 1-of-%d %s keys in %s); staged, run \"trustproxy trust publish\" to publish\n",
+		bins, publish.BinPrefix, len(ids), repo.KeyType(), repo.KeysDir(publish.BinPrefix))
+	return nil
 }

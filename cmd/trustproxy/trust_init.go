@@ -23,7 +23,14 @@ func newTrustInitCmd() *cobra.Command {
 		Use:   "init --repo DIR --keys DIR",
 		Short: "Create a TUF repository and its keys",
 		Long: `Create a new TUF repository (consistent snapshots) and generate its root,
-targets, snapshot and timestamp keys, then publish version 1 with no targets.`,
+targets, snapshot and timestamp keys, then publish version 1 with no targets.
+
+With --hash-bins N, targets delegates every target name to N succinct hash
+bins (TUF succinct_roles: the first log2(N) bits of the sha256 of the name
+pick the bin), signed by one bin key in <keys>/bins. Adding a target then
+re-signs, and clients refetch, one bin instead of one role listing
+everything. 1024 bins suit up to a few million targets (about a thousand
+targets per bin at a million).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exp, err := parseTrustExpiry(expires)
@@ -43,8 +50,12 @@ targets, snapshot and timestamp keys, then publish version 1 with no targets.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "initialized trust repository %s (%s keys in %s, root %d-of-%d); pin %s (sha256 %x)\n",
-				f.repo, opts.KeyType, f.keys, opts.RootThreshold, n, r.RootPath(), sha256.Sum256(root))
+			bins := ""
+			if opts.HashBins > 0 {
+				bins = fmt.Sprintf(", %d hash bins", opts.HashBins)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "initialized trust repository %s (%s keys in %s, root %d-of-%d%s); pin %s (sha256 %x)\n",
+				f.repo, opts.KeyType, f.keys, opts.RootThreshold, n, bins, r.RootPath(), sha256.Sum256(root))
 			return nil
 		},
 	}
@@ -53,6 +64,7 @@ targets, snapshot and timestamp keys, then publish version 1 with no targets.`,
 	fl.StringVar(&opts.KeyType, "key-type", publish.KeyEd25519, "key `TYPE`: ed25519, ecdsa (P-256) or rsa (3072-bit RSA-PSS)")
 	fl.IntVar(&opts.RootThreshold, "root-threshold", 1, "number of root keys that must sign a root")
 	fl.IntVar(&opts.RootKeys, "root-keys", 0, "number of root keys to generate (default: the threshold)")
+	fl.IntVar(&opts.HashBins, "hash-bins", 0, "delegate all target names to `N` succinct hash bins (a power of two; 1024 for up to a few million targets)")
 	fl.StringVar(&expires, "expires", "", "metadata lifetimes, `ROLE=DUR,...` (e.g. timestamp=1d,targets=30d; units d, h, m, s); defaults: root=365d targets=90d snapshot=7d timestamp=1d")
 	_ = cmd.RegisterFlagCompletionFunc("key-type", cobra.FixedCompletions(
 		[]cobra.Completion{publish.KeyEd25519, publish.KeyECDSA, publish.KeyRSA}, cobra.ShellCompDirectiveNoFileComp))

@@ -25,7 +25,10 @@ target name, digest, length and media type.`,
 				return err
 			}
 			stdout := cmd.OutOrStdout()
-			targets := repo.Targets()
+			targets, err := repo.ListTargets()
+			if err != nil {
+				return err
+			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			if len(targets) > 0 {
 				fmt.Fprintln(tw, "ROLE\tTARGET\tDIGEST\tLENGTH\tMEDIA TYPE")
@@ -46,7 +49,7 @@ target name, digest, length and media type.`,
 			if len(pending) > 0 {
 				state = "unpublished changes in " + strings.Join(pending, ", ")
 			}
-			fmt.Fprintf(stdout, "%d target(s) in %d role(s) (%d roles in all); %s\n", len(targets), len(roles), len(repo.RoleNames()), state)
+			fmt.Fprintf(stdout, "%d target(s) in %d role(s) (%d roles in all); %s\n", len(targets), len(roles), len(repo.RoleNames())+repo.HashBins(), state)
 			return nil
 		},
 	}

@@ -184,6 +184,9 @@ func TestTrustErrors(t *testing.T) {
 	if _, errOut, err := runTrustArgs(t, vars, "init", "--repo", "{repo}", "--keys", "{keys}"); err != nil {
 		t.Fatalf("init: %v\n%s", err, errOut)
 	}
+	if err := os.WriteFile(filepath.Join(vars["empty"], "bad.jsonl"), []byte("# one bad line\n{\"name\":\"x:1\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -205,6 +208,11 @@ func TestTrustErrors(t *testing.T) {
 		{[]string{"remove", "nothing:1", "--repo", "{repo}"}, "no role lists this target"},
 		{[]string{"delegate", "--repo", "{repo}", "--keys", "{keys}", "--role", "x"}, `required flag(s) "paths" not set`},
 		{[]string{"delegate", "--repo", "{repo}", "--keys", "{keys}", "--role", "x", "--paths", "a/*", "--pubkey", "{empty}/none.pub"}, "read public key"},
+		{[]string{"init", "--repo", "{empty}/r", "--keys", "{empty}/k", "--hash-bins", "1000"}, "1000 bins: want a power of two"},
+		{[]string{"delegate", "--repo", "{repo}", "--keys", "{keys}", "--hash-bins", "8", "--role", "x"}, "none of the others can be"},
+		{[]string{"add-targets", "{empty}/none.jsonl", "--repo", "{repo}"}, "no such file"},
+		{[]string{"add-targets", "{empty}/bad.jsonl", "--repo", "{repo}"}, "target list line 2: x:1: no digest"},
+		{[]string{"add-targets", "-", "--repo", "{repo}"}, "-: no targets in the list"},
 		{[]string{"publish", "--repo", "{repo}"}, `required flag(s) "keys" not set`},
 		{[]string{"publish", "--repo", "{repo}", "--keys", "{keys}", "extra"}, `unknown command "extra" for "trustproxy trust publish"`},
 		{[]string{"rotate", "--repo", "{repo}", "--keys", "{keys}", "--role", "acme"}, "not a top-level role"},
