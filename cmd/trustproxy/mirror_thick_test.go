@@ -392,3 +392,32 @@ policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}, 
 		t.Fatalf("thick import under the rule of the corrupt trust repository = %v\n%s; want a refusal naming it", err, out)
 	}
 }
+
+// Standard input ("-") takes a thick bundle as well as an export tar: the
+// import looks at the first bytes and hands the plain import the stream
+// whole.
+func TestMirrorImportThickFromStdin(t *testing.T) {
+	s := newThickSides(t)
+	tarball := filepath.Join(s.dir, "export.tar")
+	export(t, s.mirrorSides, tarball, "up/acme/bundle:v1.0")
+	stdin := func(p string) {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := os.Stdin
+		os.Stdin = f
+		t.Cleanup(func() { os.Stdin = old; f.Close() })
+	}
+	cfg, _ := s.offline(t)
+	stdin(s.archive)
+	if out, err := s.importThick(t, cfg, "up/acme/bundle:v1.0", "-", "--trust-dir", "corp="+s.repo); err != nil ||
+		!strings.Contains(out, "imported 1 references") {
+		t.Fatalf("thick import from stdin: %v\n%s", err, out)
+	}
+	cfg2, _ := s.offline(t)
+	stdin(tarball)
+	if out, err := runMirrorArgs(t, "import", "--config", cfg2, "-"); err != nil || !strings.Contains(out, "imported 1 references") {
+		t.Fatalf("export tar from stdin: %v\n%s", err, out)
+	}
+}
