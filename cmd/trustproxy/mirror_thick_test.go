@@ -14,6 +14,7 @@ import (
 	"github.com/cnabio/cnab-go/bundle"
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	intoto "github.com/in-toto/in-toto-golang/in_toto"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
@@ -419,5 +420,37 @@ func TestMirrorImportThickFromStdin(t *testing.T) {
 	stdin(tarball)
 	if out, err := runMirrorArgs(t, "import", "--config", cfg2, "-"); err != nil || !strings.Contains(out, "imported 1 references") {
 		t.Fatalf("export tar from stdin: %v\n%s", err, out)
+	}
+}
+
+// A rule that requires in-toto evaluates the layout, keys and links of the
+// bundle's target (bundle.json the subject, nothing executed) from the
+// trust repository carried with the archive; without its target files the
+// import is refused.
+func TestMirrorImportThickInToto(t *testing.T) {
+	m := newMirrorSides(t)
+	pb := m.up.PushBundle(t, "acme/bundle:v1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	layoutPath, linkDir, ownerPub := writeSupplyChainFor(t, filepath.Join(m.dir, "ops"), "bundle.json", pb.BundleDigest.Encoded(),
+		func(dir, name string) (intoto.Key, intoto.Key, string) { return inTotoKey(t, dir, name) })
+	m.trust(t, "add", m.up.Host+"/acme/bundle:v1.0", "--repo", m.repo, "--keys", m.keys, "--insecure", "--name", "up/acme/bundle",
+		"--in-toto-layout", layoutPath, "--in-toto-links", linkDir, "--in-toto-pubkey", ownerPub, "--publish")
+	archive := filepath.Join(m.dir, "bundle.tgz")
+	m.up.PorterArchive(t, pb, archive, nil)
+	offline := func() string {
+		cfg, _ := m.offline(t)
+		b, _ := os.ReadFile(cfg)
+		writeFile(t, cfg, strings.Replace(string(b), "trust: corp}", "trust: corp, require: [tuf, in-toto]}", 1))
+		return cfg
+	}
+	s := &thickSides{mirrorSides: m}
+	stripped := filepath.Join(t.TempDir(), "repo")
+	copyTree(t, m.repo, stripped)
+	os.RemoveAll(filepath.Join(stripped, "targets"))
+	if out, err := s.importThick(t, offline(), "up/acme/bundle:v1.0", archive, "--trust-dir", "corp="+stripped); err == nil ||
+		!strings.Contains(err.Error(), "in-toto") {
+		t.Fatalf("thick import without the in-toto target files = %v\n%s; want a refusal naming in-toto", err, out)
+	}
+	if out, err := s.importThick(t, offline(), "up/acme/bundle:v1.0", archive, "--trust-dir", "corp="+m.repo); err != nil {
+		t.Fatalf("thick import with in-toto: %v\n%s", err, out)
 	}
 }
