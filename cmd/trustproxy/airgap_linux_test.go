@@ -197,4 +197,38 @@ policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}]}
 	if err == nil || !strings.Contains(out, "denied") {
 		t.Fatalf("an unsigned, unimported image: %v\n%s", err, out)
 	}
+	airgapThickBundle(t, up, m, off, bin, offline, offDir)
+}
+
+// airgapThickBundle carries a CNAB thick bundle (porter archive) and a
+// copy of the trust repository across, imports it on the offline side
+// while its proxy runs, and pulls the bundle's index and invocation image
+// through that proxy.
+func airgapThickBundle(t *testing.T, up *testenv.Registry, m *mirrorSides, off airgapNS, bin, offline, offDir string) {
+	pb := up.PushBundle(t, "acme/bundle:v1.0", testenv.SampleBundle(), testenv.BundleOCI)
+	m.trust(t, "add", up.Host+"/acme/bundle:v1.0", "--repo", m.repo, "--keys", m.keys, "--insecure", "--name", "up/acme/bundle", "--publish")
+	archive := filepath.Join(offDir, "bundle.tgz")
+	up.PorterArchive(t, pb, archive, nil)
+	carried := filepath.Join(offDir, "carried-tuf")
+	mustRun(t, "cp", "-a", m.repo, carried)
+	if out, err := off.run(t, bin, "mirror", "import", "--config", offline, "--bundle", "up/acme/bundle:v1.0",
+		"--trust-dir", "corp="+carried, archive); err != nil || !strings.Contains(out, "imported 1 references") {
+		t.Fatalf("thick import: %v\n%s", err, out)
+	}
+	var raw string
+	waitFor(t, "the thick bundle through the offline proxy", func() error {
+		out, err := off.run(t, "skopeo", "inspect", "--raw", "--tls-verify=false", "docker://127.0.0.1:5001/up/acme/bundle:v1.0")
+		if err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		raw = out
+		return nil
+	})
+	if raw != string(pb.Index) {
+		t.Fatalf("the offline proxy served %s for the bundle tag; want the pushed index %s", raw, pb.Index)
+	}
+	if out, err := off.run(t, "skopeo", "copy", "--src-tls-verify=false", "docker://127.0.0.1:5001/up/acme/bundle@"+pb.Invocation.String(),
+		"oci:"+filepath.Join(offDir, "pulled-bundle")+":installer"); err != nil {
+		t.Fatalf("skopeo copy of the invocation image through the offline proxy: %v\n%s", err, out)
+	}
 }
