@@ -39,6 +39,13 @@ type Options struct {
 	// the staging area. Set it when several replicas share one storage root,
 	// so a starting replica does not break another's commit; 0 sweeps all.
 	StagingGrace time.Duration
+	// FilesystemRoot is the directory behind a filesystem driver (its
+	// rootdirectory). With it, a verified download is committed by linking
+	// its spool file into the driver's staging area and renaming it into
+	// place, not by copying it, when the spool directory is on the same
+	// filesystem (Linux); otherwise it is copied. NewFromConfig sets it for
+	// the filesystem driver.
+	FilesystemRoot string
 	// ManifestMemory is how many bytes of verified manifests are kept in
 	// memory (least recently used out), answered without a storage read:
 	// 0 is DefaultManifestMemory, negative keeps none.
@@ -55,6 +62,7 @@ type Cache struct {
 	d       storagedriver.StorageDriver
 	maxSize int64
 	spool   string
+	fsRoot  string // Options.FilesystemRoot
 	grace   time.Duration
 	leases  DownloadLeases
 	// Cluster eviction (clustersize.go): sweep period, a nudge after
@@ -118,6 +126,7 @@ func New(ctx context.Context, d storagedriver.StorageDriver, opts Options) (*Cac
 		d:        d,
 		maxSize:  opts.MaxSize,
 		spool:    opts.SpoolDir,
+		fsRoot:   opts.FilesystemRoot,
 		grace:    opts.StagingGrace,
 		leases:   opts.Leases,
 		log:      opts.Logger.With(zap.String("driver", d.Name())),

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
 )
 
 // beginWrite marks k as being written: from now until endWriteLocked it is
@@ -80,14 +84,55 @@ func (c *Cache) writeAppending(ctx context.Context, staging string, src io.Reade
 	}
 }
 
-// commitBlob copies a verified download from its spool into the driver.
+// commitBlob puts a verified download into the driver: its spool linked
+// into place where it can be (linkBlob), else copied.
 func (c *Cache) commitBlob(ctx context.Context, dl *download) error {
 	k := key{kindBlob, dl.dgst}
 	if c.maxSize > 0 && dl.written > c.maxSize {
 		return fmt.Errorf("commit %s: %d bytes exceed the cache size %d: %w", k, dl.written, c.maxSize, ErrTooLarge)
 	}
+	if c.fsRoot != "" && dl.spoolLinkable && c.d.Name() == "filesystem" {
+		err := c.linkBlob(ctx, k, dl)
+		if err == nil {
+			return nil
+		}
+		c.log.Debug("spool not linked into the cache; copying it", zap.Stringer("object", k), zap.Error(err))
+	}
 	if err := c.writeObject(ctx, k, k.dataPath(), io.NewSectionReader(dl.spool, 0, dl.written)); err != nil {
 		return fmt.Errorf("commit %s: %w", k, err)
+	}
+	return nil
+}
+
+// linkBlob commits a verified spool without copying it: synced (as the
+// filesystem driver's Commit does), linked under a staging name inside the
+// driver's root, then moved into place like every other object. It fails,
+// leaving nothing behind, where the spool is on another filesystem.
+func (c *Cache) linkBlob(ctx context.Context, k key, dl *download) (err error) {
+	staging, err := stagingPath()
+	if err != nil {
+		return err
+	}
+	full := filepath.Join(c.fsRoot, filepath.FromSlash(staging))
+	if err := os.MkdirAll(filepath.Dir(full), 0o777); err != nil {
+		return fmt.Errorf("link %s: %w", k, err)
+	}
+	if err := dl.spool.Sync(); err != nil {
+		return fmt.Errorf("link %s: sync spool: %w", k, err)
+	}
+	if err := linkSpool(dl.spool, full); err != nil {
+		return fmt.Errorf("link %s: %w", k, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(full)
+		}
+	}()
+	if err := c.waitEvicted(ctx, k); err != nil {
+		return err
+	}
+	if err := c.d.Move(ctx, staging, k.dataPath()); err != nil {
+		return fmt.Errorf("link %s: move %s into place: %w", k, staging, err)
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ func NewFromConfig(ctx context.Context, driver string, params map[string]any, op
 	if err != nil {
 		return nil, fmt.Errorf("create %q storage driver: %w", driver, err)
 	}
+	if root, ok := params["rootdirectory"].(string); ok && name == "filesystem" && opts.FilesystemRoot == "" {
+		opts.FilesystemRoot = root
+	}
 	if sd, ok := d.(*s3driver.Driver); ok {
 		if opts.Leases == nil {
 			l, err := NewS3Leases(sd, params, opts.LeaseTTL, opts.Now)

@@ -28,7 +28,11 @@ type download struct {
 	size     int64         // best known size (expected, else Content-Length, else -1); set before started
 	startErr error         // set before started
 
-	spool *os.File // unlinked at creation; lives while referenced
+	spool *os.File // without a name (O_TMPFILE, or unlinked at creation); lives while referenced
+	// spoolLinkable: the spool can be linked into a filesystem cache;
+	// spoolName: a name left to remove when it closes ("": none).
+	spoolLinkable bool
+	spoolName     string
 
 	mu        sync.Mutex
 	written   int64
@@ -135,7 +139,9 @@ func (dl *download) maybeCloseSpoolLocked() {
 	}
 	dl.spoolClosed = true
 	_ = dl.spool.Close()
-	_ = os.Remove(dl.spool.Name()) // normally already unlinked at creation
+	if dl.spoolName != "" {
+		_ = os.Remove(dl.spoolName)
+	}
 }
 
 // runDownload fetches, verifies and commits one blob. It runs detached from
@@ -248,15 +254,11 @@ func (c *Cache) fetchAndVerify(ctx context.Context, dl *download, fetch FetchFun
 	case clen >= 0 && clen != size:
 		return start(-1, fmt.Errorf("fetch blob %s: upstream Content-Length %d, expected %d: %w", dl.dgst, clen, size, ErrSizeMismatch))
 	}
-	spool, err := os.CreateTemp(c.spool, "trustproxy-spool-*")
+	spool, linkable, named, err := createSpool(c.spool)
 	if err != nil {
 		return start(-1, fmt.Errorf("fetch blob %s: create spool file: %w", dl.dgst, err))
 	}
-	// Unlinked right away: readers share the descriptor, and a crash leaves
-	// nothing behind. (Where unlinking an open file fails, it is removed when
-	// the last reference closes it.)
-	_ = os.Remove(spool.Name())
-	dl.spool = spool
+	dl.spool, dl.spoolLinkable, dl.spoolName = spool, linkable, named
 	start(size, nil)
 
 	hp := newHashPipe(dl.dgst.Algorithm().Hash())
@@ -304,7 +306,8 @@ func (c *Cache) fetchAndVerify(ctx context.Context, dl *download, fetch FetchFun
 	return nil
 }
 
-// tailReader reads a download's spool as it grows.
+// tailReader reads a download's spool as it grows (Read), or hands it to a
+// writer range by range (WriteTo).
 type tailReader struct {
 	c     *Cache
 	dl    *download
@@ -321,6 +324,26 @@ func (r *tailReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	limit, err := r.next()
+	if err != nil {
+		return 0, err
+	}
+	want := min(int64(len(p)), limit-r.pos)
+	n, err := r.dl.spool.ReadAt(p[:want], r.pos)
+	r.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("read blob %s: spool: %w", r.dl.dgst, err)
+	}
+	return n, nil
+}
+
+// next waits until bytes past r.pos may be handed out and returns where
+// they end (exclusive); io.EOF once the verified blob has been read whole.
+// The final byte is held back until the digest and size are verified.
+func (r *tailReader) next() (int64, error) {
 	dl := r.dl
 	for {
 		dl.mu.Lock()
@@ -349,16 +372,7 @@ func (r *tailReader) Read(p []byte) (int, error) {
 		}
 		if r.pos < limit {
 			dl.mu.Unlock()
-			want := min(int64(len(p)), limit-r.pos)
-			n, err := dl.spool.ReadAt(p[:want], r.pos)
-			r.pos += int64(n)
-			if err == io.EOF && n > 0 {
-				err = nil
-			}
-			if err != nil {
-				return n, fmt.Errorf("read blob %s: spool: %w", dl.dgst, err)
-			}
-			return n, nil
+			return limit, nil
 		}
 		if dl.finished {
 			dl.mu.Unlock()
@@ -370,6 +384,46 @@ func (r *tailReader) Read(p []byte) (int, error) {
 		case <-ch:
 		case <-r.ctx.Done():
 			return 0, fmt.Errorf("read blob %s: %w", dl.dgst, context.Cause(r.ctx))
+		}
+	}
+}
+
+// WriteTo writes the rest of the blob to w as the download progresses. When
+// w can read from a file (net/http's response over TCP: sendfile), each
+// range of the spool that may be handed out goes to the socket through the
+// kernel instead of being read back into user space; otherwise it is copied
+// in copyBufferSize chunks. The same bytes are released as by Read.
+func (r *tailReader) WriteTo(w io.Writer) (int64, error) {
+	if r.done {
+		return 0, fmt.Errorf("read blob %s: reader closed", r.dl.dgst)
+	}
+	rf, ok := w.(io.ReaderFrom)
+	var f *os.File
+	if ok {
+		f = r.dl.reopenSpool(r.pos)
+	}
+	if f == nil {
+		return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, make([]byte, copyBufferSize))
+	}
+	defer f.Close()
+	var written int64
+	for {
+		limit, err := r.next()
+		if err == io.EOF {
+			return written, nil
+		}
+		if err != nil {
+			return written, err
+		}
+		want := limit - r.pos
+		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: want})
+		r.pos += n
+		written += n
+		if err == nil && n < want {
+			err = io.ErrUnexpectedEOF // the spool holds these bytes: never expected
+		}
+		if err != nil {
+			return written, fmt.Errorf("write blob %s at %d: %w", r.dl.dgst, r.pos, err)
 		}
 	}
 }

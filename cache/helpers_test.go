@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -292,3 +293,49 @@ func runGC() {
 }
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+// drains are the ways a client takes a blob from a reader: io.Copy into a
+// plain writer (Read, or WriteTo through user space), and WriteTo into a
+// TCP connection, the way net/http hands a follower's response to the
+// kernel (sendfile from the spool). run returns what reached w and the
+// reader's error.
+var drains = []struct {
+	name string
+	run  func(t testing.TB, rc io.Reader, w io.Writer) ([]byte, error)
+}{
+	{"copy", func(_ testing.TB, rc io.Reader, w io.Writer) ([]byte, error) {
+		_, err := io.Copy(w, rc)
+		return w.(interface{ Bytes() []byte }).Bytes(), err
+	}},
+	{"tcp", func(t testing.TB, rc io.Reader, w io.Writer) ([]byte, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Error(err)
+			return nil, err
+		}
+		defer ln.Close()
+		received := make(chan struct{})
+		go func() {
+			defer close(received)
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			io.Copy(w, conn)
+		}()
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+			return nil, err
+		}
+		if _, ok := conn.(io.ReaderFrom); !ok {
+			t.Error("a TCP connection that cannot read from a file")
+		}
+		_, err = rc.(io.WriterTo).WriteTo(conn)
+		conn.Close()
+		<-received
+		return w.(interface{ Bytes() []byte }).Bytes(), err
+	}},
+}

@@ -34,96 +34,98 @@ func TestBlobRefusesBadUpstreamBytes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, dc := range driverCases {
-			t.Run(tt.name+"/"+dc.name, func(t *testing.T) {
-				ctx := context.Background()
-				d, _ := dc.new(t)
-				c, reg := newTestCache(t, d, Options{})
-				good, dgst := randomBytes(t, size)
-				sent := tt.body(good)
-				hold := len(sent) - 1
-				gate := make(chan struct{})
-				bad := &upstream{
-					body: func(ctx context.Context) io.Reader {
-						g := &gatedReader{ctx: ctx, data: sent, hold: hold, gate: gate}
-						if tt.fail != nil {
-							return &failingReader{r: g, err: tt.fail}
+			for _, drain := range drains {
+				t.Run(tt.name+"/"+dc.name+"/"+drain.name, func(t *testing.T) {
+					ctx := context.Background()
+					d, _ := dc.new(t)
+					c, reg := newTestCache(t, d, Options{})
+					good, dgst := randomBytes(t, size)
+					sent := tt.body(good)
+					hold := len(sent) - 1
+					gate := make(chan struct{})
+					bad := &upstream{
+						body: func(ctx context.Context) io.Reader {
+							g := &gatedReader{ctx: ctx, data: sent, hold: hold, gate: gate}
+							if tt.fail != nil {
+								return &failingReader{r: g, err: tt.fail}
+							}
+							return g
+						},
+						size: tt.clen,
+					}
+
+					// Two readers: the caller that starts the download and one that joins it.
+					type result struct {
+						got []byte
+						err error
+					}
+					results := make(chan result, 2)
+					for range 2 {
+						b, err := c.Blob(ctx, dgst, tt.expected, bad.fetch)
+						if err != nil {
+							t.Fatal(err)
 						}
-						return g
-					},
-					size: tt.clen,
-				}
+						rc, err := b.NewReader(ctx, 0)
+						if err != nil {
+							t.Fatal(err)
+						}
+						// What may be released before verification: all that
+						// arrived except the final byte of the known size, or, with
+						// no size known, all but the last byte that arrived.
+						releasable := hold - 1
+						if known := max(tt.expected, tt.clen); known >= 0 {
+							releasable = min(hold, int(known)-1)
+						}
+						w := newProgressWriter(releasable)
+						go func() {
+							defer rc.Close()
+							got, err := drain.run(t, rc, w)
+							results <- result{got, err}
+						}()
+						// Everything upstream sent so far that may be released is
+						// delivered before the last chunk arrives...
+						<-w.hit
+					}
+					close(gate) // ...then the rest arrives and verification fails.
+					for range 2 {
+						r := <-results
+						if !errors.Is(r.err, tt.want) {
+							t.Fatalf("reader error %v, want %v", r.err, tt.want)
+						}
+						if len(r.got) >= size {
+							t.Fatalf("reader got %d bytes of a %d byte blob before the error: the final byte escaped verification", len(r.got), size)
+						}
+						if !bytes.Equal(r.got, sent[:len(r.got)]) {
+							t.Fatal("reader got bytes upstream never sent")
+						}
+					}
+					c.wg.Wait()
+					if _, err := c.StatBlob(ctx, dgst); !errors.Is(err, ErrNotFound) {
+						t.Fatalf("bad blob committed: StatBlob %v", err)
+					}
+					if files := driverFiles(t, d); len(files) != 0 {
+						t.Fatalf("bad blob left objects in storage: %v", files)
+					}
+					if got := metricValue(t, reg, tt.metric); got != 1 {
+						t.Errorf("%s = %v, want 1", tt.metric, got)
+					}
+					if c.Size() != 0 {
+						t.Errorf("Size() = %d after a refused blob", c.Size())
+					}
 
-				// Two readers: the caller that starts the download and one that joins it.
-				type result struct {
-					got []byte
-					err error
-				}
-				results := make(chan result, 2)
-				for range 2 {
-					b, err := c.Blob(ctx, dgst, tt.expected, bad.fetch)
+					good2 := staticUpstream(good)
+					b, err := c.Blob(ctx, dgst, size, good2.fetch)
 					if err != nil {
 						t.Fatal(err)
 					}
-					rc, err := b.NewReader(ctx, 0)
-					if err != nil {
-						t.Fatal(err)
+					if got, err := readBlob(t, b, 0); err != nil || !bytes.Equal(got, good) {
+						t.Fatalf("good fetch after a refused one: %d bytes, %v", len(got), err)
 					}
-					// What may be released before verification: all that
-					// arrived except the final byte of the known size, or, with
-					// no size known, all but the last byte that arrived.
-					releasable := hold - 1
-					if known := max(tt.expected, tt.clen); known >= 0 {
-						releasable = min(hold, int(known)-1)
+					if good2.calls.Load() != 1 {
+						t.Fatal("a refused download was remembered instead of fetched again")
 					}
-					w := newProgressWriter(releasable)
-					go func() {
-						defer rc.Close()
-						_, err := io.Copy(w, rc)
-						results <- result{w.Bytes(), err}
-					}()
-					// Everything upstream sent so far that may be released is
-					// delivered before the last chunk arrives...
-					<-w.hit
-				}
-				close(gate) // ...then the rest arrives and verification fails.
-				for range 2 {
-					r := <-results
-					if !errors.Is(r.err, tt.want) {
-						t.Fatalf("reader error %v, want %v", r.err, tt.want)
-					}
-					if len(r.got) >= size {
-						t.Fatalf("reader got %d bytes of a %d byte blob before the error: the final byte escaped verification", len(r.got), size)
-					}
-					if !bytes.Equal(r.got, sent[:len(r.got)]) {
-						t.Fatal("reader got bytes upstream never sent")
-					}
-				}
-				c.wg.Wait()
-				if _, err := c.StatBlob(ctx, dgst); !errors.Is(err, ErrNotFound) {
-					t.Fatalf("bad blob committed: StatBlob %v", err)
-				}
-				if files := driverFiles(t, d); len(files) != 0 {
-					t.Fatalf("bad blob left objects in storage: %v", files)
-				}
-				if got := metricValue(t, reg, tt.metric); got != 1 {
-					t.Errorf("%s = %v, want 1", tt.metric, got)
-				}
-				if c.Size() != 0 {
-					t.Errorf("Size() = %d after a refused blob", c.Size())
-				}
-
-				good2 := staticUpstream(good)
-				b, err := c.Blob(ctx, dgst, size, good2.fetch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, err := readBlob(t, b, 0); err != nil || !bytes.Equal(got, good) {
-					t.Fatalf("good fetch after a refused one: %d bytes, %v", len(got), err)
-				}
-				if good2.calls.Load() != 1 {
-					t.Fatal("a refused download was remembered instead of fetched again")
-				}
-			})
+				})
+			}
 		}
 	}
 }
