@@ -26,7 +26,14 @@ every reference (in-toto evaluated, nothing executed), and that the layout
 holds nothing else. Then load the content into this side's cache and the
 trust metadata into this side's trust directories (the trust repository's
 metadata must be a local directory). Importing the same export again
-changes nothing.`,
+changes nothing.
+
+A CNAB thick bundle (porter archive, a gzipped tar) is imported with
+--bundle <upstream>/<repository>:<tag>: every image is checked against
+bundle.json's contentDigests, the bundle's OCI index is rebuilt as
+cnab-to-oci pushes it, and the bundle is verified like an exported one,
+against this side's trust directories or a trust repository carried with
+--trust-dir NAME=DIR.`,
 		Example: `  trustproxy mirror import --config offline.yaml /media/usb/export
   trustproxy mirror import --config offline.yaml export.tar
   trustproxy mirror import --config offline.yaml --bundle docker.io/acme/bundle:v1.0 bundle.tgz`,
