@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -232,7 +233,7 @@ func (x *exporter) writeAttachment(ctx context.Context, subj policy.Subject, sub
 // verify approved (every manifest of an entry's tree, in the entry's
 // repository) and adds them and their blobs to the plan. An attachment of
 // anything else is refused, and with it the whole export.
-func (p *plan) verifyAttachments(ctx context.Context, rd layoutReader, ix *Index) error {
+func (p *plan) verifyAttachments(ctx context.Context, engine *policy.Engine, rd layoutReader, ix *Index) error {
 	subjects := map[string]bool{}
 	for _, e := range ix.Entries {
 		subj, err := parseRef(e.Reference)
@@ -246,7 +247,7 @@ func (p *plan) verifyAttachments(ctx context.Context, rd layoutReader, ix *Index
 	}
 	p.attached = map[digest.Digest]bool{}
 	for _, a := range ix.Attachments {
-		if err := p.verifyAttachment(ctx, rd, a, subjects); err != nil {
+		if err := p.verifyAttachment(ctx, engine, rd, a, subjects); err != nil {
 			return fmt.Errorf("attachment %s of %s@%s: %w", a.Digest, a.Repository, a.Subject, err)
 		}
 		p.attachments = append(p.attachments, a)
@@ -276,7 +277,7 @@ func (p *plan) subjectsOf(ctx context.Context, rd layoutReader, repo string, dg 
 	return nil
 }
 
-func (p *plan) verifyAttachment(ctx context.Context, rd layoutReader, a Attachment, subjects map[string]bool) error {
+func (p *plan) verifyAttachment(ctx context.Context, engine *policy.Engine, rd layoutReader, a Attachment, subjects map[string]bool) error {
 	if !subjects[a.Repository+"@"+a.Subject.String()] {
 		return errors.New("its subject is not an approved manifest of this export in that repository (an unsigned addition?)")
 	}
@@ -298,6 +299,10 @@ func (p *plan) verifyAttachment(ctx context.Context, rd layoutReader, a Attachme
 	m, err := attachment.Parse(a.MediaType, body, a.Subject, a.Tag != "")
 	if err != nil {
 		return err
+	}
+	upstream, repo, _ := strings.Cut(a.Repository, "/")
+	if r := engine.Rule(upstream, repo); r == nil || !r.Attachments.Allows(m.Type()) {
+		return fmt.Errorf("this side's rule for %s does not serve attachments of artifact type %q (attachments setting)", a.Repository, m.Type())
 	}
 	for _, b := range m.Blobs() {
 		size, err := rd.size(b.Digest)

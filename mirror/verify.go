@@ -75,7 +75,7 @@ func verify(ctx context.Context, dir string, verified map[digest.Digest]bool, wo
 			return nil, fmt.Errorf("%s: %w", e.Reference, err)
 		}
 	}
-	if err := p.verifyAttachments(ctx, rd, ix); err != nil {
+	if err := p.verifyAttachments(ctx, engine, rd, ix); err != nil {
 		return nil, err
 	}
 	for _, d := range oix.Manifests {

@@ -51,6 +51,8 @@ type Rule struct {
 	Require []string
 	// InToto configures in-toto verification for this rule.
 	InToto InTotoConfig
+	// Attachments restricts the attachments served (default: all).
+	Attachments Attachments
 }
 
 // InTotoConfig pins layout keys and names the subject.
@@ -106,6 +108,9 @@ func (c *Config) validate(trusts map[string]bool) error {
 			if q != RequireTUF && q != RequireInToto {
 				return fmt.Errorf("%s.require (%s): %q is not one of tuf, in-toto", where, r.Name, q)
 			}
+		}
+		if err := r.Attachments.validate(); err != nil {
+			return fmt.Errorf("%s.attachments (%s): %w", where, r.Name, err)
 		}
 		if err := r.InToto.Limits.Validate(); err != nil {
 			return fmt.Errorf("%s.inToto.limits (%s): %w", where, r.Name, err)

@@ -31,8 +31,9 @@ type grantRecord struct {
 	// Size is the covered digest's size from the approved descriptor.
 	Size int64 `json:"size"`
 	// AttachmentOf and Tagged: a grant of attachments (grant.attachmentOf).
-	AttachmentOf digest.Digest `json:"attachmentOf,omitempty"`
-	Tagged       bool          `json:"tagged,omitempty"`
+	AttachmentOf   digest.Digest `json:"attachmentOf,omitempty"`
+	Tagged         bool          `json:"tagged,omitempty"`
+	AttachmentType string        `json:"attachmentType,omitempty"`
 }
 
 const grantRecordVersion = 1
@@ -43,7 +44,7 @@ func encodeGrant(g *grant, size int64) ([]byte, error) {
 		V: grantRecordVersion, Upstream: s.Upstream, Repository: s.Repository, Tag: s.Tag, SubjectDigest: s.Digest,
 		Rule: d.Rule, Mode: d.Mode, Trust: d.Trust, TargetsVersion: d.TargetsVersion, Target: d.Target,
 		TargetDigest: d.Digest, Length: d.Length, MediaType: d.MediaType, Reason: d.Reason, Size: size,
-		AttachmentOf: g.attachmentOf, Tagged: g.tagged,
+		AttachmentOf: g.attachmentOf, Tagged: g.tagged, AttachmentType: g.attachmentType,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode approval of %s: %w", d.Target, err)
@@ -69,6 +70,6 @@ func decodeGrant(b []byte) (*grant, int64, error) {
 		subject: policy.Subject{Upstream: r.Upstream, Repository: r.Repository, Tag: r.Tag, Digest: r.SubjectDigest},
 		decision: policy.Decision{Allowed: true, Mode: r.Mode, Rule: r.Rule, Trust: r.Trust, TargetsVersion: r.TargetsVersion,
 			Target: r.Target, Digest: r.TargetDigest, Length: r.Length, MediaType: r.MediaType, Reason: r.Reason},
-		attachmentOf: r.AttachmentOf, tagged: r.Tagged,
+		attachmentOf: r.AttachmentOf, tagged: r.Tagged, attachmentType: r.AttachmentType,
 	}, r.Size, nil
 }

@@ -30,6 +30,22 @@ type grant struct {
 	attachmentOf digest.Digest
 	// tagged: found under a cosign tag (no subject field to re-check).
 	tagged bool
+	// attachmentType is the attachment's artifact type, which the rule's
+	// attachments setting may exclude.
+	attachmentType string
+}
+
+// holds reports whether g still approves what it covers under e's current
+// trust data and rules.
+func (g *grant) holds(e *policy.Engine) bool {
+	if !e.StillApproved(g.subject, g.decision) {
+		return false
+	}
+	if g.attachmentOf == "" {
+		return true
+	}
+	r := e.Rule(g.subject.Upstream, g.subject.Repository)
+	return r != nil && r.Attachments.Allows(g.attachmentType)
 }
 
 // id names the root a grant approves: a newer decision about the same root
@@ -38,7 +54,7 @@ func (g *grant) id() string {
 	key := g.subject.Upstream + "\x00" + g.subject.Repository + "\x00" +
 		g.decision.Rule + "\x00" + g.decision.Target + "\x00" + g.decision.Digest.String()
 	if g.attachmentOf != "" {
-		key += fmt.Sprintf("\x00attachment\x00%s\x00%t", g.attachmentOf, g.tagged)
+		key += fmt.Sprintf("\x00attachment\x00%s\x00%t\x00%s", g.attachmentOf, g.tagged, g.attachmentType)
 	}
 	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:16])
@@ -174,7 +190,7 @@ func (a *approvals) covering(ctx context.Context, repo string, d digest.Digest, 
 	}
 	a.mu.Unlock()
 	for _, g := range grants {
-		if e.StillApproved(g.subject, g.decision) {
+		if g.holds(e) {
 			return g, size
 		}
 	}
@@ -208,7 +224,7 @@ func (a *approvals) covering(ctx context.Context, repo string, d digest.Digest, 
 	}
 	a.mu.Unlock()
 	for _, l := range found {
-		if e.StillApproved(l.g.subject, l.g.decision) {
+		if l.g.holds(e) {
 			return l.g, l.size
 		}
 	}

@@ -24,15 +24,29 @@ import (
 // digest.
 
 // recheckAttachment refuses m if g is an attachment grant and m is not an
-// attachment of g's subject.
+// attachment of g's subject that g's rule serves.
 func (s *Server) recheckAttachment(rt route, m *fetchedManifest, g *grant) error {
 	if g.attachmentOf == "" {
 		return nil
 	}
-	if _, err := attachment.Parse(m.mediaType, m.body, g.attachmentOf, g.tagged); err != nil {
-		return errDenied(fmt.Sprintf("trustproxy: %s@%s is not served as an attachment of %s: %v", rt.repoKey(), m.digest, g.attachmentOf, err))
+	_, _, err := s.attachmentGrant(rt, m, g, g.attachmentOf, g.tagged)
+	return err
+}
+
+// attachmentGrant checks that m may be served as an attachment of subject,
+// which g approves, and returns the grant to serve it and its blobs under,
+// with what the manifest says of itself.
+func (s *Server) attachmentGrant(rt route, m *fetchedManifest, g *grant, subject digest.Digest, tagged bool) (*grant, *attachment.Manifest, error) {
+	a, err := attachment.Parse(m.mediaType, m.body, subject, tagged)
+	if err == nil {
+		if r := s.policy.Rule(rt.upstream.name, rt.repo); r == nil || !r.Attachments.Allows(a.Type()) {
+			err = fmt.Errorf("the rule governing %s does not serve attachments of artifact type %q (attachments setting)", rt.repoKey(), a.Type())
+		}
 	}
-	return nil
+	if err != nil {
+		return nil, nil, errDenied(fmt.Sprintf("trustproxy: %s@%s is not served as an attachment of %s: %v", rt.repoKey(), m.digest, subject, err))
+	}
+	return &grant{subject: g.subject, decision: g.decision, attachmentOf: subject, tagged: tagged, attachmentType: a.Type()}, a, nil
 }
 
 // serveAttachmentTag answers a manifest request for an attachment tag (see
@@ -61,8 +75,8 @@ func (s *Server) serveAttachmentTag(w http.ResponseWriter, r *http.Request, rt r
 	if err != nil {
 		return err
 	}
-	ag := &grant{subject: g.subject, decision: g.decision, attachmentOf: subject, tagged: true}
-	if err := s.recheckAttachment(rt, m, ag); err != nil {
+	ag, _, err := s.attachmentGrant(rt, m, g, subject, true)
+	if err != nil {
 		info.decision = "deny"
 		return err
 	}

@@ -93,17 +93,19 @@ func (s *Server) subjectGrant(ctx context.Context, rt route, client string, subj
 // never taken from the upstream's listing. artifactType, if set, is passed
 // on to the upstream as a hint; the caller filters.
 func (s *Server) attachments(ctx context.Context, rt route, subject digest.Digest, g *grant, artifactType string) ([]ocispec.Descriptor, error) {
+	if r := s.policy.Rule(rt.upstream.name, rt.repo); r == nil || r.Attachments.Disabled {
+		return nil, nil // nothing to ask the upstream about
+	}
 	listed, err := s.upstreamReferrers(ctx, rt, subject, artifactType)
 	if err != nil {
 		return nil, err
 	}
-	ag := &grant{subject: g.subject, decision: g.decision, attachmentOf: subject}
 	out := make([]*ocispec.Descriptor, len(listed))
 	var eg errgroup.Group
 	eg.SetLimit(referrerFetchers)
 	for i, dg := range listed {
 		eg.Go(func() error {
-			d, err := s.checkReferrer(ctx, rt, dg, ag)
+			d, err := s.checkReferrer(ctx, rt, subject, dg, g)
 			if err != nil {
 				var oe *ociError
 				if errors.As(err, &oe) && oe.Status == http.StatusTooManyRequests {
@@ -129,14 +131,14 @@ func (s *Server) attachments(ctx context.Context, rt route, subject digest.Diges
 	return descs, nil
 }
 
-// checkReferrer fetches one listed referrer and, if it may be served as an
-// attachment under ag, covers it and its blobs.
-func (s *Server) checkReferrer(ctx context.Context, rt route, dg digest.Digest, ag *grant) (*ocispec.Descriptor, error) {
+// checkReferrer fetches one listed referrer of subject (which g approves)
+// and, if it may be served as an attachment, covers it and its blobs.
+func (s *Server) checkReferrer(ctx context.Context, rt route, subject, dg digest.Digest, g *grant) (*ocispec.Descriptor, error) {
 	m, err := s.manifestByDigest(ctx, rt, dg)
 	if err != nil {
 		return nil, err
 	}
-	a, err := attachment.Parse(m.mediaType, m.body, ag.attachmentOf, false)
+	ag, a, err := s.attachmentGrant(rt, m, g, subject, false)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/trustproxy/trustproxy/policy"
 )
 
 const (
@@ -407,5 +409,65 @@ func TestReferrersUpstreamAnswers(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Fatalf("tag schema tag of a subject without referrers: %d", resp.StatusCode)
+	}
+}
+
+// A rule's attachments setting: artifactTypes lists the only types served
+// (the others are not listed and are denied by digest); disabled serves
+// none and asks the upstream nothing.
+func TestReferrersRuleAttachmentsSetting(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		a      policy.Attachments
+		listed []string // "sbom", "sig"
+	}{
+		{"default", policy.Attachments{}, []string{"sbom", "sig"}},
+		{"sbom only", policy.Attachments{ArtifactTypes: []string{sbomType}}, []string{"sbom"}},
+		{"disabled", policy.Attachments{Disabled: true}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rules := trustRules()
+			rules[0].Attachments = tc.a
+			te := newTrustEnvWith(t, envOpts{rules: rules})
+			f := newReferrersFixture(t, te)
+			var asked int
+			te.up.SetMiddleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				if strings.Contains(r.URL.Path, "/referrers/") || strings.Contains(r.URL.Path, "/manifests/sha256-") {
+					asked++
+				}
+				next.ServeHTTP(w, r)
+			})
+			idx, err := remote.Referrers(te.proxyRef(t, "acme/app@"+f.signed.Digest.String()).(name.Digest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			byName := map[string]string{"sbom": f.sbom.String(), "sig": f.sig.String()}
+			var want []string
+			for _, n := range tc.listed {
+				want = append(want, byName[n])
+			}
+			sort.Strings(want)
+			if got := referrerDigestsOf(t, idx); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("listed %v, want %v", got, want)
+			}
+			if tc.a.Disabled && asked != 0 {
+				t.Fatalf("disabled: the upstream was asked %d times", asked)
+			}
+			if !tc.a.Allows(sigType) {
+				code, msg := ociErr(t, te.get(t, "GET", "/v2/acme/app/manifests/"+f.sig.String(), nil))
+				if code != "DENIED" {
+					t.Fatalf("excluded type by digest: %s %s", code, msg)
+				}
+			}
+			// cosign's tag: its type is its config's media type.
+			te.up.PushCosignSignature(t, "acme/app", v1.Hash{Algorithm: "sha256", Hex: f.signed.Digest.Hex})
+			resp := te.get(t, "GET", "/v2/acme/app/manifests/sha256-"+f.signed.Digest.Hex+".sig", nil)
+			status := resp.StatusCode
+			code, msg := ociErr(t, resp)
+			if tc.a.Allows(string(types.OCIConfigJSON)) != (status == 200) ||
+				status != 200 && (code != "DENIED" || !strings.Contains(msg, "attachments setting")) {
+				t.Fatalf("cosign tag: %d %s %s", status, code, msg)
+			}
+		})
 	}
 }

@@ -90,7 +90,10 @@ func newTrustEnvWith(t testing.TB, o envOpts) *trustEnv {
 	}
 	te := &trustEnv{repo: repo, tufSrv: tufSrv, trust: trust, clock: clock,
 		tufDown: func(b bool) { mu.Lock(); down = b; mu.Unlock() }}
-	o.rules, o.trusts = trustRules(), map[string]policy.TrustSource{"corp": trust}
+	if o.rules == nil {
+		o.rules = trustRules()
+	}
+	o.trusts = map[string]policy.TrustSource{"corp": trust}
 	te.env = newEnv(t, o)
 	return te
 }

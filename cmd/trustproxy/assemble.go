@@ -213,7 +213,8 @@ func buildPolicy(c *fileConfig) (policy.Config, error) {
 	for i, rc := range c.Policy.Rules {
 		r := policy.Rule{Name: rc.Name, Match: rc.Match, Mode: policy.Mode(rc.Mode), Trust: rc.Trust,
 			TrustName: rc.TrustName, Require: rc.Require,
-			InToto: policy.InTotoConfig{Subject: rc.InToto.Subject, Parameters: rc.InToto.Parameters, Limits: rc.InToto.Limits}}
+			Attachments: policy.Attachments{Disabled: rc.Attachments.Disabled, ArtifactTypes: rc.Attachments.ArtifactTypes},
+			InToto:      policy.InTotoConfig{Subject: rc.InToto.Subject, Parameters: rc.InToto.Parameters, Limits: rc.InToto.Limits}}
 		for _, kf := range rc.InToto.LayoutKeys {
 			b, err := os.ReadFile(kf)
 			if err != nil {

@@ -172,6 +172,14 @@ type ruleConfig struct {
 	TrustName string       `json:"trustName"`
 	Require   []string     `json:"require"`
 	InToto    inTotoConfig `json:"inToto"`
+	// Attachments: disabled, or the artifactTypes served (README,
+	// Signatures, SBOMs and attestations).
+	Attachments attachmentsConfig `json:"attachments"`
+}
+
+type attachmentsConfig struct {
+	Disabled      bool     `json:"disabled"`
+	ArtifactTypes []string `json:"artifactTypes"`
 }
 
 type inTotoConfig struct {

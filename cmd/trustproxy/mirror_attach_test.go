@@ -217,3 +217,32 @@ func runOras(t *testing.T, args ...string) (string, error) {
 	out, err := exec.Command("oras", args...).CombinedOutput()
 	return string(out), err
 }
+
+// The importing side's rule decides which attachments it serves: an export
+// carrying an artifact type this side's `attachments` setting excludes is
+// refused whole, as a reference this side's policy denies would be.
+func TestMirrorAttachmentTypeThisSideExcludes(t *testing.T) {
+	m := newMirrorSides(t)
+	m.up.PushRandomImage(t, "acme/app:1.0", 512, 1, types.OCIManifestSchema1)
+	m.sign(t, "acme/app:1.0")
+	sbom := m.up.PushArtifact(t, "acme/app", m.up.Descriptor(t, "acme/app:1.0"), attSBOM, `{"sbom":1}`)
+	exp := filepath.Join(m.dir, "export")
+	export(t, m, exp, "up/acme/app:1.0")
+
+	cfg, _ := m.offline(t)
+	b, _ := os.ReadFile(cfg)
+	strict := strings.Replace(string(b), "trust: corp}]}", "trust: corp, attachments: {artifactTypes: ["+attSig+"]}}]}", 1)
+	if strict == string(b) {
+		t.Fatal("offline configuration changed shape")
+	}
+	writeFile(t, cfg, strict)
+	out, err := runMirrorArgs(t, "import", "--config", cfg, exp)
+	if err == nil || !strings.Contains(err.Error(), "attachment "+sbom.String()) ||
+		!strings.Contains(err.Error(), `this side's rule for up/acme/app does not serve attachments of artifact type "`+attSBOM+`"`) {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	writeFile(t, cfg, strings.Replace(strict, "["+attSig+"]", "["+attSig+", "+attSBOM+"]", 1))
+	if out, err := runMirrorArgs(t, "import", "--config", cfg, exp); err != nil {
+		t.Fatalf("import with the type allowed: %v\n%s", err, out)
+	}
+}
