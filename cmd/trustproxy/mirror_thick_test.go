@@ -254,19 +254,19 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 			os.Remove(filepath.Join(blobs(dir), man.Layers[0].Digest.Encoded()))
 		}), "missing from the export", ""},
 		{"bundle.json gives an image another size", "", archive(func(dir string) {
-			p := filepath.Join(dir, "bundle.json")
-			b, _ := os.ReadFile(p)
-			bun, err := bundle.Unmarshal(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := bun.Images["db"]
-			db.Size++
-			bun.Images["db"] = db
-			f, _ := os.Create(p)
-			bun.WriteTo(f)
-			f.Close()
+			editBundleJSON(t, filepath.Join(dir, "bundle.json"), func(b *bundle.Bundle) {
+				db := b.Images["db"]
+				db.Size++
+				b.Images["db"] = db
+			})
 		}), `component "db": the archive's manifest ` + s.pb.Components["db"].String() + ` has`, ""},
+		{"bundle.json gives an image another media type", "", archive(func(dir string) {
+			editBundleJSON(t, filepath.Join(dir, "bundle.json"), func(b *bundle.Bundle) {
+				db := b.Images["db"]
+				db.MediaType = ocispec.MediaTypeImageIndex
+				b.Images["db"] = db
+			})
+		}), `component "db": the archive's manifest ` + s.pb.Components["db"].String() + ` is a application/vnd.oci.image.manifest.v1+json; bundle.json says application/vnd.oci.image.index.v1+json`, ""},
 		{"the trust data of another root", "", func(*testing.T) string { return s.archive },
 			"does not verify against this side's pinned root", attacker},
 		{"a bundle signed by the index of a fallback push", "up/acme/fallback:v1.0", func(*testing.T) string { return fallbackArchive },
@@ -452,5 +452,29 @@ func TestMirrorImportThickInToto(t *testing.T) {
 	}
 	if out, err := s.importThick(t, offline(), "up/acme/bundle:v1.0", archive, "--trust-dir", "corp="+m.repo); err != nil {
 		t.Fatalf("thick import with in-toto: %v\n%s", err, out)
+	}
+}
+
+// editBundleJSON rewrites a bundle.json the way porter writes it (cnab-go).
+func editBundleJSON(t *testing.T, p string, edit func(*bundle.Bundle)) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bun, err := bundle.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(bun)
+	f, err := os.Create(p)
+	if err == nil {
+		_, err = bun.WriteTo(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
