@@ -396,8 +396,8 @@ policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}, 
 
 // Standard input ("-") takes a thick bundle as well as an export tar: the
 // import looks at the first bytes and hands the plain import the stream
-// whole.
-func TestMirrorImportThickFromStdin(t *testing.T) {
+// whole. And an export's trust data verifies a thick bundle.
+func TestMirrorImportThickSources(t *testing.T) {
 	s := newThickSides(t)
 	tarball := filepath.Join(s.dir, "export.tar")
 	export(t, s.mirrorSides, tarball, "up/acme/bundle:v1.0")
@@ -415,6 +415,14 @@ func TestMirrorImportThickFromStdin(t *testing.T) {
 	if out, err := s.importThick(t, cfg, "up/acme/bundle:v1.0", "-", "--trust-dir", "corp="+s.repo); err != nil ||
 		!strings.Contains(out, "imported 1 references") {
 		t.Fatalf("thick import from stdin: %v\n%s", err, out)
+	}
+	// An export's tuf/<name> serves as --trust-dir as well as the
+	// publisher's repository does.
+	dir := filepath.Join(s.dir, "export")
+	export(t, s.mirrorSides, dir, "up/acme/bundle:v1.0")
+	if out, err := s.importThick(t, func() string { c, _ := s.offline(t); return c }(), "up/acme/bundle:v1.0", s.archive,
+		"--trust-dir", "corp="+filepath.Join(dir, "tuf", "corp")); err != nil || !strings.Contains(out, "imported 1 references") {
+		t.Fatalf("thick import verified against an export's trust data: %v\n%s", err, out)
 	}
 	cfg2, _ := s.offline(t)
 	stdin(tarball)
