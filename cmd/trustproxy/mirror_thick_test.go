@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/trustproxy/trustproxy/internal/testenv"
@@ -280,6 +281,10 @@ func TestMirrorImportThickRefusesAttacks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}), "which bundle.json does not name", ""},
+		{"an extra blob in the layout", "", archive(func(dir string) {
+			b := []byte("not vouched for")
+			os.WriteFile(filepath.Join(blobs(dir), digest.FromBytes(b).Encoded()), b, 0o644)
+		}), "no approved manifest references it", ""},
 		{"trust data planted in the layout", "", func(t *testing.T) string {
 			return appendToArchive(t, s.archive, "./artifacts/layout/tuf/corp/targets/planted", "not vouched for")
 		}, "artifacts/layout/tuf: not part of an OCI image layout", ""},
