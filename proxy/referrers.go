@@ -40,14 +40,20 @@ func (s *Server) serveReferrers(w http.ResponseWriter, r *http.Request, rt route
 	if err != nil {
 		return errDigestInvalid(fmt.Sprintf("trustproxy: invalid subject digest %q: %v", rt.ref, err))
 	}
-	g, err := s.subjectGrant(r.Context(), rt, clientAddr(r), subject, info)
-	if err != nil {
-		return err
-	}
 	artifactType := r.URL.Query().Get("artifactType")
-	descs, err := s.attachments(r.Context(), rt, subject, g, artifactType)
-	if err != nil {
+	var descs []ocispec.Descriptor
+	g, err := s.subjectGrant(r.Context(), rt, clientAddr(r), subject, info)
+	switch {
+	case err != nil && asOCIError(err).Status == http.StatusNotFound:
+		// A subject the upstream does not have (under a rule that would
+		// serve it) has no attachments trustproxy serves; the spec wants
+		// an empty list, never a 404, from a registry with the API.
+	case err != nil:
 		return err
+	default:
+		if descs, err = s.attachments(r.Context(), rt, subject, g, artifactType); err != nil {
+			return err
+		}
 	}
 	info.decision = "referrers-of:" + subject.String()
 	body, err := json.Marshal(attachment.Index(attachment.Filter(descs, artifactType)))
