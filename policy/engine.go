@@ -248,8 +248,8 @@ func (e *Engine) Tags(s Subject) (tags []string, d Decision, fromTrust bool) {
 		return nil, d, false
 	}
 	prefix := d.Target + ":"
-	for _, n := range ix.Names() {
-		if len(n) > len(prefix) && n[:len(prefix)] == prefix {
+	for _, n := range ix.NamesWithPrefix(prefix) {
+		if len(n) > len(prefix) {
 			tags = append(tags, n[len(prefix):])
 		}
 	}

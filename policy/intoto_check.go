@@ -40,6 +40,12 @@ func (e *Engine) evidence(ctx context.Context, d Decision, s Subject, t trustfet
 	}
 	names := t.InToto()
 	if len(names) == 0 {
+		if !t.HasLayout() {
+			if r.requires(RequireInToto) {
+				return e.fail(d, fmt.Sprintf("rule requires in-toto but target %q lists no in-toto metadata", t.Name))
+			}
+			return d
+		}
 		if p, err := intoto.ParseSignyPayload(t.Custom); err != nil {
 			return e.fail(d, fmt.Sprintf("in-toto: target %q: %v", t.Name, err))
 		} else if p != nil {

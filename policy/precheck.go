@@ -46,12 +46,11 @@ func (b *bundleNameSet) has(ix *trustfetch.Index, trustName string) bool {
 	defer b.mu.Unlock()
 	if b.ix != ix {
 		b.ix, b.names = ix, map[string]bool{}
-		for _, n := range ix.Names() {
-			t, ok := ix.Lookup(n)
-			if i := strings.LastIndexByte(n, ':'); ok && i > 0 && bundleConfigTypes[t.MediaType()] {
+		ix.EachMediaType(func(n, mediaType string) {
+			if i := strings.LastIndexByte(n, ':'); i > 0 && bundleConfigTypes[mediaType] {
 				b.names[n[:i]] = true
 			}
-		}
+		})
 	}
 	return b.names[trustName]
 }

@@ -4,12 +4,18 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	rtmetrics "runtime/metrics"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"go.uber.org/zap"
+
+	"github.com/trustproxy/trustproxy/internal/benchgen"
 )
 
 // largeRepo publishes n targets (metadata only) spread over 2^bits succinct
@@ -68,7 +74,7 @@ func BenchmarkByDigest(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if len(ix.ByDigest(ix.targets[i%len(ix.targets)].SHA256)) == 0 {
+		if len(ix.ByDigest(hexSHA256(&ix.segs[0].ents[i%len(ix.segs[0].ents)].sha256))) == 0 {
 			b.Fatal("missing")
 		}
 		i++
@@ -272,4 +278,127 @@ func sampleHeap() func() float64 {
 		close(done)
 		return <-result
 	}
+}
+
+// BenchmarkHashBins1M measures a repository of 1,000,000 targets in
+// succinct hash bins (1,024 of them, about 230 MiB of metadata), published
+// by trustproxy's own publisher and served over HTTP:
+//   - cold: Open on an empty state directory, everything downloaded and
+//     verified (ready-s, fetched-MB, peak-extra-heap-MB, retained-MB)
+//   - warm: Open on the state directory of the cold run with nothing
+//     changed (a restart)
+//   - changed: one target added (one bin), then Refresh: only the
+//     timestamp, snapshot and that bin are fetched (fetched-%)
+//   - lookup: Index.Lookup of random names
+//
+// BENCH_TARGETS overrides the size (e.g. 100000 for a quick look).
+func BenchmarkHashBins1M(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_TARGETS")); err == nil && v > 0 {
+		n = v
+	}
+	dir := b.TempDir()
+	gen, err := benchgen.PublishHashBins(b.Context(), filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), "up", n, 0)
+	must(b, err)
+	rootPath := filepath.Join(dir, "root.json")
+	must(b, os.WriteFile(rootPath, gen.Root, 0o644))
+	srv := newTrustServer(b, gen.Dir)
+	repoBytes := dirSize(b, filepath.Join(gen.Dir, "metadata"))
+	open := func(state string) *Repository {
+		r := &testRepo{t: b, rootPath: rootPath}
+		return r.open(srv.metadataURL(), func(c *Config, o *Options) {
+			c.StateDir, c.MaxMetadataBytes = state, 64<<20
+			o.Logger = zap.NewNop()
+		})
+	}
+	var repo *Repository
+	state := ""
+	start := func(b *testing.B, fresh bool) {
+		for b.Loop() {
+			b.StopTimer()
+			if repo != nil {
+				_ = repo.Close()
+			}
+			repo = nil
+			if fresh || state == "" {
+				// Not b.TempDir: the warm run reuses the cold run's.
+				state = filepath.Join(dir, fmt.Sprintf("state-%d", time.Now().UnixNano()))
+			}
+			base := liveHeap()
+			sent := srv.sent.Load()
+			peak := sampleHeap()
+			b.StartTimer()
+			repo = open(state)
+			b.StopTimer()
+			b.ReportMetric(peak()-base, "peak-extra-heap-MB")
+			b.ReportMetric(float64(srv.sent.Load()-sent)/(1<<20), "fetched-MB")
+			if ix := mustIndex(b, repo); ix.Len() != n {
+				b.Fatalf("Len() = %d", ix.Len())
+			}
+			b.ReportMetric(liveHeap()-base, "retained-MB")
+			b.StartTimer()
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "ready-s")
+		b.ReportMetric(float64(repoBytes)/(1<<20), "repo-MB")
+	}
+	b.Run("cold", func(b *testing.B) { start(b, true) })
+	b.Run("warm", func(b *testing.B) { start(b, false) })
+	b.Run("changed", func(b *testing.B) {
+		added, peakExtra, fetched := 0, 0.0, int64(0)
+		for b.Loop() {
+			b.StopTimer()
+			_, err := gen.AddOne(b.Context(), "up", n+added)
+			must(b, err)
+			added++
+			base := liveHeap()
+			sent := srv.sent.Load()
+			peak := sampleHeap()
+			b.StartTimer()
+			must(b, repo.Refresh(b.Context()))
+			b.StopTimer()
+			peakExtra = max(peakExtra, peak()-base)
+			fetched = max(fetched, srv.sent.Load()-sent)
+			if ix := mustIndex(b, repo); ix.Len() != n+added {
+				b.Fatalf("Len() = %d, want %d", ix.Len(), n+added)
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(peakExtra, "peak-extra-heap-MB")
+		b.ReportMetric(float64(fetched)/(1<<10), "fetched-KB")
+		b.ReportMetric(100*float64(fetched)/float64(repoBytes), "fetched-%")
+	})
+	b.Run("lookup", func(b *testing.B) {
+		ix := mustIndex(b, repo)
+		names := make([]string, 4096)
+		for i := range names {
+			names[i] = benchgen.Name("up", (i*7919)%n)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok := ix.Lookup(names[i%len(names)]); !ok {
+				b.Fatal("missing")
+			}
+			i++
+		}
+	})
+}
+
+func liveHeap() float64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc) / (1 << 20)
+}
+
+func dirSize(tb testing.TB, dir string) int64 {
+	var size int64
+	entries, err := os.ReadDir(dir)
+	must(tb, err)
+	for _, e := range entries {
+		fi, err := e.Info()
+		must(tb, err)
+		size += fi.Size()
+	}
+	return size
 }

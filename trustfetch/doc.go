@@ -1,5 +1,6 @@
 // Package trustfetch keeps one verified, immutable view of each configured
-// TUF trust repository: it refreshes with go-tuf v2, walks all delegations,
+// TUF trust repository: it refreshes with go-tuf v2 and its own targets-role
+// verifier, walks all delegations,
 // enforces expiry between refreshes and downloads verified targets (such as
 // in-toto metadata) on demand.
 //
@@ -21,12 +22,26 @@
 // # Trust
 //
 // The pinned root (Config.Root) is the only trust anchor; nothing is
-// trusted on first use. Each Refresh runs a fresh go-tuf Updater over the
+// trusted on first use. Each Refresh runs the TUF client workflow over the
 // persistent state directory, so rollback and freeze protection survive
-// restarts, loads every delegated role (explicit, path_hash_prefixes and
-// succinct hash bins), and resolves every listed name through go-tuf's
-// GetTargetInfo: a role cannot vouch for a name outside its delegated
-// paths, and terminating delegations end the search as TUF defines.
+// restarts: root rotation, timestamp and snapshot through go-tuf's
+// trustedmetadata (as go-tuf's Updater does), then every targets role
+// (explicit, path_hash_prefixes and succinct hash-bin delegations) through
+// verifyTargetsRole: length and hashes from the snapshot, the delegator's
+// signature threshold over the canonical JSON of "signed" (computed by a
+// parser that refuses duplicate keys and anything else a second reader
+// could read differently), type, version, expiry. go-tuf would build and
+// re-encode an object graph of every target to do the same, which takes
+// seconds and hundreds of MiB for 100,000 targets in one role.
+//
+// The verified roles are kept compactly (one segment per role) and a name
+// is resolved when it is looked up, as go-tuf's GetTargetInfo resolves it:
+// a pre-order depth-first walk of the delegations that cover the name, the
+// first role listing it being authoritative, terminating delegations ending
+// the search: a role cannot vouch for a name outside its delegated paths.
+// A role the snapshot still names with the same version (and hashes) is
+// not verified again, within a process or after a restart (see
+// verifiedstate.go), so one changed hash bin costs that bin.
 // Targets without a sha256 hash are ignored. When the only change is a new
 // timestamp naming the snapshot the index was built from (and no next root
 // exists), the timestamp is verified against the trusted root and the

@@ -317,6 +317,7 @@ type trustServer struct {
 	dir      atomic.Pointer[string]
 	down     atomic.Bool
 	requests atomic.Int64
+	sent     atomic.Int64 // response body bytes
 
 	mu   sync.Mutex
 	hits map[string]int // by request path
@@ -350,10 +351,21 @@ func newTrustServer(t testing.TB, dir string) *trustServer {
 			}
 			return
 		}
-		http.FileServer(http.Dir(*ts.dir.Load())).ServeHTTP(w, req)
+		http.FileServer(http.Dir(*ts.dir.Load())).ServeHTTP(countingWriter{w, &ts.sent}, req)
 	}))
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func (ts *trustServer) serve(dir string)    { ts.dir.Store(&dir) }

@@ -15,7 +15,6 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
-	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 	"go.uber.org/zap"
 )
 
@@ -97,7 +96,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Repository, error) {
 		return nil, fmt.Errorf("trust repository %q config: Root: %s is not a valid self-signed TUF root: %w", rc.Name, rc.Root, err)
 	}
 	r.pinnedVersion = tm.Root.Signed.Version
-	for _, d := range []string{r.metaDir, filepath.Join(r.blobDir, "sha256")} {
+	for _, d := range []string{r.metaDir, filepath.Join(rc.StateDir, verifiedDir), filepath.Join(r.blobDir, "sha256")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("trust repository %q config: StateDir: %w", rc.Name, err)
 		}
@@ -222,113 +221,81 @@ func (r *Repository) refresh(ctx context.Context, prev *Index, local bool) (*Ind
 		return nil, nil, err
 	}
 	fetch := &tufFetcher{ctx: ctx, base: ensureSlash(r.metaBase), store: r.meta, maxSize: r.cfg.MaxMetadataBytes, offline: local}
-	uc.Fetcher = fetch
-	uc.UnsafeLocalMode = local
-	uc.LocalMetadataDir, uc.LocalTargetsDir = r.metaDir, r.blobDir
 	// go-tuf's own bounds for root (512 kB) and timestamp (16 kB) stay; the
-	// fetcher caps every file at MaxMetadataBytes. These two apply only
-	// when the signed metadata records no length: a large hash-bin
-	// repository outgrows go-tuf's 2 MB snapshot default.
-	uc.SnapshotMaxLength, uc.TargetsMaxLength = r.cfg.MaxMetadataBytes, r.cfg.MaxMetadataBytes
-	up, err := updater.New(uc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load trusted root: %w", err)
-	}
+	// fetcher caps every file at MaxMetadataBytes. This one applies only
+	// when the timestamp records no length: a large hash-bin repository
+	// outgrows go-tuf's 2 MB snapshot default.
+	uc.SnapshotMaxLength = r.cfg.MaxMetadataBytes
 	// Verification runs on a clock set back by the configured grace, so
 	// metadata within allowExpiredFor of its expiry still verifies.
 	now := r.now().UTC().Add(-r.cfg.AllowExpiredFor)
 	if ix := r.refreshTimestamp(prev, uc, fetch, now); ix != nil {
 		return ix, nil, nil
 	}
-	// One clock for verification and for expiry between refreshes.
-	up.UnsafeSetRefTime(now)
-	if err := up.Refresh(); err != nil {
+	tm, err := r.loadTopLevel(uc, fetch, now, local)
+	if err != nil {
 		return nil, nil, fmt.Errorf("update metadata from %s: %w", r.cfg.metadata, err)
 	}
-	tm := up.GetTrustedMetadataSet()
-	versions := Versions{
-		Root: tm.Root.Signed.Version, Timestamp: tm.Timestamp.Signed.Version,
-		Snapshot: tm.Snapshot.Signed.Version, Targets: tm.Targets[metadata.TARGETS].Signed.Version,
-	}
+	versions := Versions{Root: tm.Root.Signed.Version, Timestamp: tm.Timestamp.Signed.Version, Snapshot: tm.Snapshot.Signed.Version}
 
 	var ix *Index
 	var verified map[string]verifiedRole
 	if prev != nil && prev.versions.Root == versions.Root && prev.versions.Snapshot == versions.Snapshot {
 		// Same root and snapshot: every role version (and hash, when the
-		// snapshot records one) is what the previous index was built from,
-		// and go-tuf would load the very same stored files. Reuse it.
+		// snapshot records one) is what the previous index was built from.
+		// Reuse it.
 		ix = prev.withMetadata()
-		ix.versions = versions
-		exp := expiryOf(&tm)
-		ix.expires, ix.expiresRole = exp.min(prev.delegatedExpires, prev.delegatedExpiresRole)
-		ix.rolesExpires, ix.rolesExpiresRole = exp.roles(prev.delegatedExpires, prev.delegatedExpiresRole)
 	} else {
-		w := &walker{tm: &tm, prev: r.verified, next: map[string]verifiedRole{}, fetch: fetch, metaDir: r.metaDir,
-			consistent: tm.Root.Signed.ConsistentSnapshot, maxSize: r.cfg.MaxMetadataBytes, log: r.log}
-		listed, err := w.loadAll(ctx)
+		w := &walker{root: tm.Root, snapshot: tm.Snapshot, prev: r.verified, next: map[string]verifiedRole{}, fetch: fetch,
+			metaDir: r.metaDir, verifiedDir: filepath.Join(r.cfg.StateDir, verifiedDir), consistent: tm.Root.Signed.ConsistentSnapshot, maxSize: r.cfg.MaxMetadataBytes,
+			now: now, vs: verifiers{}, log: r.log}
+		segs, err := w.loadAll(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("load delegated roles: %w", err)
+			return nil, nil, fmt.Errorf("load targets roles: %w", err)
 		}
-		res, err := resolve(up, &tm, listed)
-		if err != nil {
-			return nil, nil, err
+		if prev != nil && prev.versions.Root != versions.Root {
+			prev = nil
 		}
-		if len(res.excluded) > 0 {
-			r.log.Warn("ignored targets listed by roles not trusted for them (outside their delegated paths)",
-				zap.Int("count", len(res.excluded)), zap.Strings("sample", sample(res.excluded)))
+		ix = newWalkedIndex(segs, prev)
+		if n := ix.unresolved(); n.excluded > 0 || n.noSHA256 > 0 {
+			r.log.Warn("ignored targets: listed by roles not trusted for them (outside their delegated paths, or shadowed), or without a sha256 hash",
+				zap.Int("not_trusted", n.excluded), zap.Int("no_sha256", n.noSHA256), zap.Strings("sample", n.sample))
 		}
-		if len(res.noSHA256) > 0 {
-			r.log.Warn("ignored targets without a sha256 hash", zap.Int("count", len(res.noSHA256)), zap.Strings("sample", sample(res.noSHA256)))
-		}
-		exp := expiryOf(&tm)
-		ix = newIndex(res.targets)
-		ix.versions, ix.consistent = versions, tm.Root.Signed.ConsistentSnapshot
-		ix.delegatedExpires, ix.delegatedExpiresRole = exp.delegated, exp.delegatedRole
-		ix.expires, ix.expiresRole = exp.min(exp.delegated, exp.delegatedRole)
-		ix.rolesExpires, ix.rolesExpiresRole = exp.roles(exp.delegated, exp.delegatedRole)
+		ix.consistent = tm.Root.Signed.ConsistentSnapshot
 		verified = w.next
 	}
+	ix.versions = versions
+	ix.versions.Targets = ix.segs[0].version
+	top, delegated, delegatedRole := ix.roleExpiries()
+	exp := expiry{top: tm.Root.Signed.Expires, topRole: metadata.ROOT}
+	for _, e := range []struct {
+		role string
+		t    time.Time
+	}{{metadata.TIMESTAMP, tm.Timestamp.Signed.Expires}, {metadata.SNAPSHOT, tm.Snapshot.Signed.Expires}, {metadata.TARGETS, top}} {
+		exp.top, exp.topRole = earlier(exp.top, exp.topRole, e.t, e.role)
+		if e.role != metadata.TIMESTAMP {
+			exp.mid, exp.midRole = earlier(exp.mid, exp.midRole, e.t, e.role)
+		}
+	}
+	ix.expires, ix.expiresRole = exp.min(delegated, delegatedRole)
+	ix.rolesExpires, ix.rolesExpiresRole = exp.roles(delegated, delegatedRole)
 	ix.snapshotMeta = snapshotEntry{}
 	if m := tm.Timestamp.Signed.Meta[metadata.SNAPSHOT+".json"]; m != nil {
 		ix.snapshotMeta = entryOf(m)
 	}
-	// go-tuf checked the expiry of what it loaded; reused roles are
-	// checked here.
+	// Every role was checked as it was verified; reused ones are checked
+	// here.
 	if !now.Before(ix.expires) {
 		return nil, nil, &metadata.ErrExpiredMetadata{Msg: fmt.Sprintf("%s.json is expired", ix.expiresRole)}
 	}
 	return ix, verified, nil
 }
 
-// expiry holds the earliest expiry of the top-level roles and, apart, of
-// the delegated roles; mid is the earliest of the snapshot and top-level
-// targets roles alone.
+// expiry holds the earliest expiry of the top-level roles; mid is the
+// earliest of the snapshot and top-level targets roles alone.
 type expiry struct {
-	top, delegated, mid             time.Time
-	topRole, delegatedRole, midRole string
-}
-
-func expiryOf(tm *trustedmetadata.TrustedMetadata) expiry {
-	e := expiry{top: tm.Root.Signed.Expires, topRole: metadata.ROOT}
-	for role, t := range map[string]time.Time{
-		metadata.TIMESTAMP: tm.Timestamp.Signed.Expires,
-		metadata.SNAPSHOT:  tm.Snapshot.Signed.Expires,
-		metadata.TARGETS:   tm.Targets[metadata.TARGETS].Signed.Expires,
-	} {
-		e.top, e.topRole = earlier(e.top, e.topRole, t, role)
-		if role != metadata.TIMESTAMP {
-			e.mid, e.midRole = earlier(e.mid, e.midRole, t, role)
-		}
-	}
-	for role, md := range tm.Targets {
-		if role == metadata.TARGETS {
-			continue
-		}
-		if t := md.Signed.Expires; e.delegated.IsZero() || t.Before(e.delegated) {
-			e.delegated, e.delegatedRole = t, role
-		}
-	}
-	return e
+	top, mid         time.Time
+	topRole, midRole string
 }
 
 // earlier returns the earlier of two expiries (zero: none), ties going

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/google/renameio/v2"
@@ -16,6 +17,7 @@ import (
 //	metadata/  go-tuf's verified metadata (root.json, timestamp.json,
 //	           snapshot.json, targets.json, <escaped role>.json): the
 //	           rollback protection that survives restarts
+//	verified/  the targets roles in compact verified form (verifiedstate.go)
 //	blobs/sha256/<hex>  targets downloaded by FetchTarget
 const (
 	stateMetadataDir = "metadata"
@@ -45,6 +47,28 @@ func (r *Repository) trustedRoot() []byte {
 		return r.pinned
 	}
 	return b
+}
+
+// writeFileCache replaces path with data through a rename, without waiting
+// for the disk: for what is a cache (a torn file fails its checksum and is
+// rebuilt), so that thousands of roles do not cost thousands of fsyncs.
+func writeFileCache(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeFileAtomic replaces path so that readers see the old or the new

@@ -2,6 +2,7 @@ package trustfetch
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -16,6 +17,11 @@ type Target struct {
 	// Role is the targets role whose entry is authoritative for Name
 	// ("targets" for the top-level role).
 	Role string
+
+	// decoded is Custom's fields as decoded once per distinct custom
+	// value when the index was built, so that a decision does not decode
+	// JSON; nil for a Target made elsewhere.
+	decoded *custom
 }
 
 // Digest returns the target's content digest, "sha256:<hex>".
@@ -25,22 +31,35 @@ func (t Target) Digest() digest.Digest {
 
 // MediaType returns the custom "mediaType", or "" if there is none.
 func (t Target) MediaType() string {
-	var c struct {
-		MediaType string `json:"mediaType"`
+	if t.decoded != nil {
+		return t.decoded.mediaType
 	}
-	if len(t.Custom) == 0 || json.Unmarshal(t.Custom, &c) != nil {
-		return ""
-	}
-	return c.MediaType
+	return mediaTypeOf(t.Custom)
 }
 
 // InToto returns the custom "in-toto" list of target names (CNAB Security
 // spec 301), or nil if there is none or it is not a list of strings.
 func (t Target) InToto() []string {
+	if t.decoded != nil {
+		return slices.Clone(t.decoded.inToto)
+	}
+	return inTotoOf(t.Custom)
+}
+
+// HasLayout reports whether the custom metadata has a "layout" member (a
+// Signy in-toto payload, see policy/intoto.ParseSignyPayload).
+func (t Target) HasLayout() bool {
+	if t.decoded != nil {
+		return t.decoded.hasLayout
+	}
+	return newCustom(t.Custom).hasLayout
+}
+
+func inTotoOf(custom json.RawMessage) []string {
 	var c struct {
 		InToto []string `json:"in-toto"`
 	}
-	if len(t.Custom) == 0 || json.Unmarshal(t.Custom, &c) != nil {
+	if len(custom) == 0 || json.Unmarshal(custom, &c) != nil {
 		return nil
 	}
 	return c.InToto

@@ -57,7 +57,7 @@ func TestTimestampOnlyRefresh(t *testing.T) {
 	if !after.Expires().Equal(r.timestamp.Signed.Expires) {
 		t.Fatalf("Expires() = %v, want the new timestamp's %v", after.Expires(), r.timestamp.Signed.Expires)
 	}
-	if &after.targets[0] != &before.targets[0] || after.Len() != before.Len() {
+	if &after.byDigest[0] != &before.byDigest[0] || after.Len() != before.Len() {
 		t.Fatal("the index tables were rebuilt")
 	}
 	served, err := os.ReadFile(filepath.Join(r.metadataDir(), "timestamp.json"))

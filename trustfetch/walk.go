@@ -2,18 +2,17 @@ package trustfetch
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
-	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
-	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 	"go.uber.org/zap"
 )
 
@@ -25,13 +24,17 @@ type roleRef struct{ name, parent string }
 
 var topLevel = map[string]bool{metadata.ROOT: true, metadata.TIMESTAMP: true, metadata.SNAPSHOT: true, metadata.TARGETS: true}
 
-// verifiedRole is a delegated role verified by an earlier refresh, kept so
+// verifiedRole is a targets role verified by an earlier refresh, kept so
 // that an unchanged role is not parsed and verified again: in a hash-bin
 // repository one changed bin would otherwise cost re-verifying all of them.
 type verifiedRole struct {
 	entry  snapshotEntry // what snapshot.json recorded for it
 	parent string
-	md     *metadata.Metadata[metadata.TargetsType] // nil for the top-level role
+	// delegator identifies what the role was verified against: the root's
+	// version for the top-level role, else the hash of the delegating
+	// role's delegations (keys, threshold, names).
+	delegator string
+	seg       *segment
 }
 
 // snapshotEntry is a comparable form of a snapshot meta entry.
@@ -49,30 +52,35 @@ func entryOf(m *metadata.MetaFiles) snapshotEntry {
 	return e
 }
 
-// walker loads every delegated targets role of one refresh into the
-// updater's trusted set. go-tuf has no way to list targets; it only
-// resolves names one at a time, loading roles lazily.
+// walker loads and verifies every targets role reachable from the
+// top-level role, whatever the delegation paths: the index resolves names
+// through the delegations itself (Index.resolve).
 type walker struct {
-	tm         *trustedmetadata.TrustedMetadata // shares its Targets map with the updater
-	prev       map[string]verifiedRole          // from the last successful refresh
-	next       map[string]verifiedRole          // for the next one
-	fetch      *tufFetcher
-	metaDir    string // where verified roles persist between refreshes
-	consistent bool
-	maxSize    int64
-	log        *zap.Logger
+	root     *metadata.Metadata[metadata.RootType]
+	snapshot *metadata.Metadata[metadata.SnapshotType]
+	prev     map[string]verifiedRole // from the last successful refresh
+	next     map[string]verifiedRole // for the next one
+	fetch    *tufFetcher
+	metaDir  string // where verified roles persist between refreshes
+	// verifiedDir keeps them in compact form, for a restart (see
+	// encodeVerified).
+	verifiedDir string
+	consistent  bool
+	maxSize     int64
+	now         time.Time
+	vs          verifiers
+	log         *zap.Logger
+	// fetched counts the bytes of the roles downloaded.
+	fetched int64
 }
 
 // loadAll visits every role reachable from the top-level targets role, in
-// go-tuf's pre-order depth-first order, ignoring delegation paths, and
-// returns each listed target name with the first role that lists it.
-// Paths, hash prefixes and terminating delegations are applied afterwards
-// by resolve, through go-tuf itself.
-func (w *walker) loadAll(ctx context.Context) (map[string]string, error) {
-	listed := make(map[string]string)
-	loaded := map[string]bool{}
+// go-tuf's pre-order depth-first order, and returns their segments, the
+// top-level role's first.
+func (w *walker) loadAll(ctx context.Context) ([]*segment, error) {
+	var segs []*segment
+	at := map[string]int{}
 	checked := map[roleRef]bool{}
-	unchanged := map[string]bool{}
 	stack := []roleRef{{metadata.TARGETS, metadata.ROOT}}
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -81,62 +89,48 @@ func (w *walker) loadAll(ctx context.Context) (map[string]string, error) {
 		ref := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		if ref.parent != metadata.ROOT && topLevel[ref.name] {
-			// Its stored copy would overwrite go-tuf's state for that role.
 			return nil, fmt.Errorf("role %q delegates to %q, a name reserved for a top-level role", ref.parent, ref.name)
 		}
-		if loaded[ref.name] {
-			// go-tuf caches a role by name whichever delegator led to it
-			// first; a name-by-name walk could reach it first through this
-			// other delegator, so the role must satisfy this one's keys too.
-			if !checked[ref] {
-				if err := w.tm.Targets[ref.parent].VerifyDelegate(ref.name, w.tm.Targets[ref.name]); err != nil {
-					return nil, fmt.Errorf("role %q is delegated by %q too, but does not verify with its keys: %w", ref.name, ref.parent, err)
-				}
-				checked[ref] = true
-			}
-			continue
-		}
-		if len(loaded) >= maxRoles {
-			return nil, fmt.Errorf("the delegation graph has more than %d roles", maxRoles)
-		}
-		meta, ok := w.tm.Snapshot.Signed.Meta[ref.name+".json"]
+		meta, ok := w.snapshot.Signed.Meta[ref.name+".json"]
 		if !ok {
 			return nil, fmt.Errorf("role %q, delegated by %q, is not listed in snapshot.json", ref.name, ref.parent)
 		}
+		del, delID, err := w.delegator(ref, segs, at)
+		if err != nil {
+			return nil, fmt.Errorf("verify role %q (delegated by %q): %w", ref.name, ref.parent, err)
+		}
+		if i, ok := at[ref.name]; ok {
+			// Resolution finds a role by name whichever delegator led to
+			// it first; reached through another delegator, it must satisfy
+			// that one's keys too.
+			if !checked[ref] {
+				if w.next[ref.name].delegator != delID {
+					if _, err := w.verifyStored(ref, meta, del); err != nil {
+						return nil, fmt.Errorf("role %q is delegated by %q too, but does not verify with its keys: %w", ref.name, ref.parent, err)
+					}
+				}
+				checked[ref] = true
+			}
+			_ = i
+			continue
+		}
+		if len(segs) >= maxRoles {
+			return nil, fmt.Errorf("the delegation graph has more than %d roles", maxRoles)
+		}
 		entry := entryOf(meta)
-		// A role verified before is still verified if its own snapshot
-		// entry is the same and so are its delegators' up to the top-level
-		// role (which go-tuf itself re-verifies against the root).
-		pv, seen := w.prev[ref.name]
-		same := seen && pv.entry == entry && pv.parent == ref.parent && (ref.parent == metadata.ROOT || unchanged[ref.parent])
-		md := w.tm.Targets[ref.name] // the top-level role is loaded by updater.Refresh
-		switch {
-		case md != nil:
-		case same:
-			md = pv.md
-			w.tm.Targets[ref.name] = md
-		default:
-			var err error
-			if md, err = w.load(ref, meta); err != nil {
-				return nil, err
-			}
+		var seg *segment
+		if pv, seen := w.prev[ref.name]; seen && pv.entry == entry && pv.parent == ref.parent && pv.delegator == delID {
+			// The snapshot names the very file verified before, and it was
+			// verified against the same delegation.
+			seg = pv.seg
+		} else if seg, err = w.load(ref, meta, del, entry, delID); err != nil {
+			return nil, err
 		}
-		unchanged[ref.name] = same
-		kept := md
-		if ref.parent == metadata.ROOT {
-			// updater.Refresh loads the top-level role every time, so only
-			// its entry is needed; its parsed form (tens of MiB for a large
-			// role) is not kept between refreshes.
-			kept = nil
-		}
-		w.next[ref.name] = verifiedRole{entry: entry, parent: ref.parent, md: kept}
-		loaded[ref.name], checked[ref] = true, true
-		for name := range md.Signed.Targets {
-			if _, ok := listed[name]; !ok {
-				listed[name] = ref.name
-			}
-		}
-		children, err := delegatedRoles(md.Signed.Delegations, maxRoles-len(loaded))
+		w.next[ref.name] = verifiedRole{entry: entry, parent: ref.parent, delegator: delID, seg: seg}
+		at[ref.name] = len(segs)
+		segs = append(segs, seg)
+		checked[ref] = true
+		children, err := delegatedRoles(seg.deleg, maxRoles-len(segs))
 		if err != nil {
 			return nil, fmt.Errorf("role %q: %w", ref.name, err)
 		}
@@ -144,7 +138,18 @@ func (w *walker) loadAll(ctx context.Context) (map[string]string, error) {
 			stack = append(stack, roleRef{children[i], ref.name})
 		}
 	}
-	return listed, nil
+	return segs, nil
+}
+
+// delegator returns what ref is verified against, and an identity of it.
+func (w *walker) delegator(ref roleRef, segs []*segment, at map[string]int) (delegator, string, error) {
+	if ref.parent == metadata.ROOT {
+		d, err := delegatorFromRoot(w.root)
+		return d, fmt.Sprintf("root v%d", w.root.Signed.Version), err
+	}
+	p := segs[at[ref.parent]]
+	d, err := delegatorFor(p.deleg, ref.name)
+	return d, hex.EncodeToString(p.delegHash[:]), err
 }
 
 // delegatedRoles names the roles d delegates to, in order, choosing
@@ -175,16 +180,33 @@ func delegatedRoles(d *metadata.Delegations, room int) ([]string, error) {
 	return nil, nil
 }
 
-// load verifies a delegated role from the state directory if it is still
-// the version snapshot names, else downloads, verifies and persists it;
-// the same policy go-tuf applies to the top-level roles.
-func (w *walker) load(ref roleRef, meta *metadata.MetaFiles) (*metadata.Metadata[metadata.TargetsType], error) {
-	local := filepath.Join(w.metaDir, url.PathEscape(ref.name)+".json")
-	if b, err := readFileBounded(local, w.maxSize); err == nil {
-		md, err := w.tm.UpdateDelegatedTargets(b, ref.name, ref.parent)
+// load takes a role verified before a restart if the state directory
+// kept it for this very snapshot entry and delegator; else it verifies the
+// stored copy if that is still the version snapshot names, else downloads,
+// verifies and persists it: the same policy go-tuf applies to the top-level
+// roles.
+func (w *walker) load(ref roleRef, meta *metadata.MetaFiles, del delegator, entry snapshotEntry, delID string) (*segment, error) {
+	keep := func(seg *segment) {
+		vr := verifiedRole{entry: entry, parent: ref.parent, delegator: delID, seg: seg}
+		b, err := encodeVerified(vr)
 		if err == nil {
-			return md, nil
+			err = writeFileCache(w.compactPath(ref.name), b)
 		}
+		if err != nil {
+			w.log.Debug("cannot keep the verified role for a restart", zap.String("role", ref.name), zap.Error(err))
+		}
+	}
+	if b, err := readFileBounded(w.compactPath(ref.name), 4*w.maxSize); err == nil {
+		vr, err := decodeVerified(b)
+		if err == nil && vr.entry == entry && vr.parent == ref.parent && vr.delegator == delID && vr.seg.role == ref.name &&
+			!w.now.After(vr.seg.expires) {
+			return vr.seg, nil
+		}
+	}
+	if seg, err := w.verifyStored(ref, meta, del); err == nil {
+		keep(seg)
+		return seg, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		w.log.Debug("stored role is not current; downloading it", zap.String("role", ref.name), zap.Error(err))
 	}
 	file := url.PathEscape(ref.name) + ".json"
@@ -195,62 +217,31 @@ func (w *walker) load(ref roleRef, meta *metadata.MetaFiles) (*metadata.Metadata
 	if err != nil {
 		return nil, fmt.Errorf("download role %q: %w", ref.name, err)
 	}
-	md, err := w.tm.UpdateDelegatedTargets(b, ref.name, ref.parent)
+	w.fetched += int64(len(b))
+	seg, err := w.vs.verifyTargetsRole(b, ref.name, meta, del, w.now)
 	if err != nil {
 		return nil, fmt.Errorf("verify role %q (delegated by %q): %w", ref.name, ref.parent, err)
 	}
-	if err := writeFileAtomic(local, b); err != nil {
+	if err := writeFileAtomic(w.storedPath(ref.name), b); err != nil {
 		return nil, fmt.Errorf("persist role %q: %w", ref.name, err)
 	}
-	return md, nil
+	keep(seg)
+	return seg, nil
 }
 
-// resolved is what resolve found.
-type resolution struct {
-	targets  []Target
-	excluded []string // listed by a role that is not trusted for the name
-	noSHA256 []string // vouched for without a usable sha256
+func (w *walker) compactPath(role string) string {
+	return filepath.Join(w.verifiedDir, url.PathEscape(role))
 }
 
-// resolve asks go-tuf for every listed name, so that delegation paths,
-// path_hash_prefixes, succinct roles and terminating delegations decide
-// exactly as a TUF client would: a role cannot add names outside its paths.
-func resolve(up *updater.Updater, tm *trustedmetadata.TrustedMetadata, listed map[string]string) (resolution, error) {
-	res := resolution{targets: make([]Target, 0, len(listed))}
-	for name, role := range listed {
-		tf, err := up.GetTargetInfo(name)
-		if err != nil {
-			// go-tuf reports an unresolvable name with an untyped error;
-			// anything else is a failure to load or verify a role.
-			if err.Error() == "target "+name+" not found" {
-				res.excluded = append(res.excluded, name)
-				continue
-			}
-			return res, fmt.Errorf("resolve target %q: %w", name, err)
-		}
-		if tm.Targets[role].Signed.Targets[name] != tf {
-			role = ownerOf(tm, name, tf)
-		}
-		h := tf.Hashes["sha256"]
-		if len(h) != sha256.Size {
-			res.noSHA256 = append(res.noSHA256, name)
-			continue
-		}
-		var custom json.RawMessage
-		if tf.Custom != nil {
-			custom = *tf.Custom
-		}
-		res.targets = append(res.targets, Target{Name: name, Length: tf.Length, SHA256: hex.EncodeToString(h), Custom: custom, Role: role})
+func (w *walker) storedPath(role string) string {
+	return filepath.Join(w.metaDir, url.PathEscape(role)+".json")
+}
+
+// verifyStored verifies the copy of a role in the state directory.
+func (w *walker) verifyStored(ref roleRef, meta *metadata.MetaFiles, del delegator) (*segment, error) {
+	b, err := readFileBounded(w.storedPath(ref.name), w.maxSize)
+	if err != nil {
+		return nil, err
 	}
-	return res, nil
-}
-
-// ownerOf finds the role whose entry go-tuf returned.
-func ownerOf(tm *trustedmetadata.TrustedMetadata, name string, tf *metadata.TargetFiles) string {
-	for role, md := range tm.Targets {
-		if md.Signed.Targets[name] == tf {
-			return role
-		}
-	}
-	return ""
+	return w.vs.verifyTargetsRole(b, ref.name, meta, del, w.now)
 }
