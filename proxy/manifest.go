@@ -164,16 +164,9 @@ func (s *Server) deny(info *requestInfo, d policy.Decision, subj policy.Subject)
 // approveTree records what the approved manifest m references as covered by
 // g, and commits m to the cache: only approved bytes are ever cached.
 func (s *Server) approveTree(ctx context.Context, rt route, m *fetchedManifest, g *grant) error {
-	refs, err := parseRefs(m.mediaType, m.body)
+	items, err := s.refs.items(m.digest, m.mediaType, m.body)
 	if err != nil {
 		return errDenied(fmt.Sprintf("trustproxy: %s@%s: %v", rt.repoKey(), m.digest, err))
-	}
-	items := make([]covered, 0, len(refs.Manifests)+len(refs.Blobs))
-	for _, c := range refs.Manifests {
-		items = append(items, covered{c.Digest, c.Size})
-	}
-	for _, b := range refs.Blobs {
-		items = append(items, covered{b.Digest, b.Size})
 	}
 	s.approvals.cover(ctx, rt.repoKey(), items, g)
 	if !m.cached {

@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trustproxy/trustproxy/cache"
@@ -83,5 +86,43 @@ func TestManifestMemoryFollowsTrust(t *testing.T) {
 	}
 	if memHits() != before {
 		t.Fatal("a revoked manifest was read from memory")
+	}
+}
+
+// What a manifest references is parsed once per digest and remembered
+// within bounds; bodies that do not parse are refused and not remembered.
+func TestRefsMemo(t *testing.T) {
+	manifest := func(i int) []byte {
+		return fmt.Appendf(nil, `{"schemaVersion":2,"config":{"digest":"%s","size":%d},"layers":[{"digest":"%s","size":7}]}`,
+			digest.FromString(fmt.Sprint("config", i)), i, digest.FromString(fmt.Sprint("layer", i)))
+	}
+	garbage := []byte("not json")
+	r := newRefsMemo()
+	body := manifest(1)
+	d := digest.FromBytes(body)
+	want := []covered{{digest.FromString("config1"), 1}, {digest.FromString("layer1"), 7}}
+	for i, b := range [][]byte{body, garbage} { // the second answer is remembered, not parsed
+		got, err := r.items(d, "application/vnd.oci.image.manifest.v1+json", b)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("call %d: %v, %v; want %v", i, got, err, want)
+		}
+	}
+	if _, err := r.items(digest.FromBytes(garbage), "", garbage); err == nil {
+		t.Fatal("garbage parsed")
+	}
+	if _, ok := r.m[digest.FromBytes(garbage)]; ok {
+		t.Fatal("a refused body was remembered")
+	}
+	for i := 2; i < maxRefsMemo+2; i++ {
+		b := manifest(i)
+		if _, err := r.items(digest.FromBytes(b), "", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(r.m) != maxRefsMemo || r.lru.Len() != maxRefsMemo {
+		t.Fatalf("memo holds %d (%d), want %d", len(r.m), r.lru.Len(), maxRefsMemo)
+	}
+	if _, err := r.items(d, "", garbage); err == nil {
+		t.Fatal("the least recently used entry was not dropped")
 	}
 }

@@ -49,6 +49,7 @@ type Server struct {
 	cache           *cache.Cache
 	log             *zap.Logger
 	approvals       *approvals
+	refs            *refsMemo // what cached manifests reference (manifestmem.go)
 	metrics         *metrics
 	registry        *prometheus.Registry
 	ready           func() error
@@ -74,7 +75,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		upstreams: map[string]*upstream{}, policy: opts.Policy, cache: opts.Cache,
-		log: opts.Logger, approvals: newApprovals(opts.Cache, opts.Logger.Named("approvals")), registry: opts.Registry, ready: opts.Ready,
+		log: opts.Logger, approvals: newApprovals(opts.Cache, opts.Logger.Named("approvals")), refs: newRefsMemo(), registry: opts.Registry, ready: opts.Ready,
 		offline: map[string]bool{}, transport: opts.Transport, detail: opts.Detail,
 		access: opts.Access, rate: newRateLimiter(opts.Limits.withDefaults(), time.Now),
 	}
