@@ -23,7 +23,9 @@ type Options struct {
 	// Above it, least-recently-used objects are evicted.
 	MaxSize int64
 	// SpoolDir holds in-flight downloads; default os.TempDir(). Spool files
-	// are unlinked as soon as they are created, so a crash leaves nothing here.
+	// have no name (O_TMPFILE on Linux, else unlinked as soon as created), so
+	// a crash leaves nothing here. On the same filesystem as a filesystem
+	// driver's root, verified downloads are linked into the cache, not copied.
 	SpoolDir string
 	// Leases, when set, make a cold blob one upstream download for all
 	// replicas sharing the storage (see DownloadLeases).

@@ -54,6 +54,11 @@ func TestNewFromConfig(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(tt.wantFiles, key{kindBlob, dgst}.dataPath())); err != nil {
 					t.Fatalf("blob not stored under the configured root: %v", err)
 				}
+				// The filesystem driver's root is known: verified spools
+				// are linked into it (TestCommitLinksTheSpool).
+				if c.fsRoot != tt.wantFiles {
+					t.Fatalf("FilesystemRoot %q, want %q", c.fsRoot, tt.wantFiles)
+				}
 			}
 		})
 	}

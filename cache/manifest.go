@@ -83,14 +83,15 @@ func (c *Cache) PutManifest(ctx context.Context, dgst digest.Digest, mediaType s
 // reported as ErrDigestMismatch. Bodies checked once (read or put) are then
 // answered from memory within Options.ManifestMemory.
 func (c *Cache) GetManifest(ctx context.Context, dgst digest.Digest) (string, []byte, error) {
-	if err := validateDigest("get manifest", dgst); err != nil {
-		return "", nil, err
-	}
 	k := key{kindManifest, dgst}
+	// Only valid digests are ever indexed, so a memory hit needs no check.
 	if mt, body, ok := c.manifestFromMemory(k); ok {
 		c.m.manifestMemoryHits.Inc()
 		c.m.manifestHits.Inc()
 		return mt, body, nil
+	}
+	if err := validateDigest("get manifest", dgst); err != nil {
+		return "", nil, err
 	}
 	e, ok, err := c.lookup(ctx, k)
 	if err != nil {
