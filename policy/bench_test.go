@@ -4,7 +4,11 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -59,7 +63,42 @@ func newBenchTrust(b *testing.B, dir string, n int) *trustfetch.Repository {
 // manifest bytes and writing the audit line (production JSON encoder, to
 // io.Discard so the disk does not count).
 func BenchmarkDecision(b *testing.B) {
-	trust := newBenchTrust(b, b.TempDir(), benchTargets)
+	benchDecisions(b, newBenchTrust(b, b.TempDir(), benchTargets), benchTargets)
+}
+
+// BenchmarkDecisionHashBins is BenchmarkDecision against 1,000,000 targets
+// (BENCH_TARGETS overrides it) in succinct hash bins, published by the
+// publish package and read by trustfetch over HTTP.
+func BenchmarkDecisionHashBins(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_TARGETS")); err == nil && v > 0 {
+		n = v
+	}
+	dir := b.TempDir()
+	gen, err := benchgen.PublishHashBins(b.Context(), filepath.Join(dir, "repo"), filepath.Join(dir, "keys"), "up", n, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(gen.Dir)))
+	defer srv.Close()
+	root := filepath.Join(dir, "root.json")
+	if err := os.WriteFile(root, gen.Root, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	trust, err := trustfetch.Open(b.Context(), trustfetch.Config{
+		Name: "corp", Metadata: srv.URL + "/metadata", Root: root,
+		StateDir: filepath.Join(dir, "state"), Refresh: time.Hour, MaxMetadataBytes: 64 << 20,
+	}, trustfetch.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ix, err := trust.Index(); err != nil || ix.Len() != n {
+		b.Fatalf("index: %v", err)
+	}
+	benchDecisions(b, trust, n)
+}
+
+func benchDecisions(b *testing.B, trust *trustfetch.Repository, targets int) {
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
 	e, err := New(Config{Rules: []Rule{{Name: "bench", Match: "up/**", Mode: ModeEnforce, Trust: "corp"}}},
 		map[string]TrustSource{"corp": trust}, Options{Logger: logger})
@@ -75,7 +114,7 @@ func BenchmarkDecision(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	reqs := make([]req, 4096)
 	for i := range reqs {
-		n := rng.IntN(benchTargets)
+		n := rng.IntN(targets)
 		repo, tag := benchgen.RepoTag(n)
 		body := benchgen.Manifest(n)
 		reqs[i] = req{Subject{Upstream: "up", Repository: repo, Tag: tag, Client: "127.0.0.1"}, body, digest.FromBytes(body)}

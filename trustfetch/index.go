@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -204,22 +207,37 @@ func (ix *Index) resolve(name string) (seg, ent int, ok bool) {
 	return 0, 0, false
 }
 
-// resolveAll marks every live entry and builds the digest table.
+// resolveAll marks every live entry and builds the digest table, the
+// segments shared out over every core.
 func (ix *Index) resolveAll() {
 	ix.live = make([][]uint64, len(ix.segs))
+	counts := make([]int, len(ix.segs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ix.segs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := int(next.Add(1) - 1); s < len(ix.segs); s = int(next.Add(1) - 1) {
+				sg := ix.segs[s]
+				live := make([]uint64, (len(sg.ents)+63)/64)
+				for e := range sg.ents {
+					if !sg.vouches(e) {
+						continue
+					}
+					if rs, re, ok := ix.resolve(sg.name(e)); ok && rs == s && re == e {
+						live[e/64] |= 1 << (e % 64)
+						counts[s]++
+					}
+				}
+				ix.live[s] = live
+			}
+		}()
+	}
+	wg.Wait()
 	ix.count = 0
-	for s, sg := range ix.segs {
-		live := make([]uint64, (len(sg.ents)+63)/64)
-		for e := range sg.ents {
-			if !sg.vouches(e) {
-				continue
-			}
-			if rs, re, ok := ix.resolve(sg.name(e)); ok && rs == s && re == e {
-				live[e/64] |= 1 << (e % 64)
-				ix.count++
-			}
-		}
-		ix.live[s] = live
+	for _, c := range counts {
+		ix.count += c
 	}
 	ix.byDigest = make([]digestRef, 0, ix.count)
 	for s := range ix.segs {

@@ -248,7 +248,7 @@ func (r *Repository) refresh(ctx context.Context, prev *Index, local bool) (*Ind
 	} else {
 		w := &walker{root: tm.Root, snapshot: tm.Snapshot, prev: r.verified, next: map[string]verifiedRole{}, fetch: fetch,
 			metaDir: r.metaDir, verifiedDir: filepath.Join(r.cfg.StateDir, verifiedDir), consistent: tm.Root.Signed.ConsistentSnapshot, maxSize: r.cfg.MaxMetadataBytes,
-			now: now, vs: verifiers{}, log: r.log}
+			now: now, vs: &verifiers{}, log: r.log}
 		segs, err := w.loadAll(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("load targets roles: %w", err)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -63,7 +64,11 @@ func delegatorFor(d *metadata.Delegations, role string) (delegator, error) {
 
 // verifiers caches signature verifiers by key for one refresh: the
 // thousands of bins of a hash-bin delegation share their keys.
-type verifiers map[string]cachedVerifier
+// Safe for concurrent use.
+type verifiers struct {
+	mu sync.Mutex
+	m  map[string]cachedVerifier
+}
 
 type cachedVerifier struct {
 	v           signature.Verifier
@@ -72,13 +77,18 @@ type cachedVerifier struct {
 }
 
 // get loads a verifier for key the way go-tuf's VerifyDelegate does.
-func (vs verifiers) get(keyID string, key *metadata.Key) cachedVerifier {
+func (vs *verifiers) get(keyID string, key *metadata.Key) cachedVerifier {
 	id := keyID + "\x00" + key.Type + "\x00" + key.Scheme + "\x00" + key.Value.PublicKey
-	if c, ok := vs[id]; ok {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if c, ok := vs.m[id]; ok {
 		return c
 	}
+	if vs.m == nil {
+		vs.m = map[string]cachedVerifier{}
+	}
 	c := loadVerifier(key)
-	vs[id] = c
+	vs.m[id] = c
 	return c
 }
 
@@ -116,7 +126,7 @@ func loadVerifier(key *metadata.Key) cachedVerifier {
 
 // verifyThreshold is go-tuf's VerifyDelegate over an already canonical
 // payload: distinct public keys, not key IDs, count towards the threshold.
-func (vs verifiers) verifyThreshold(role string, del delegator, sigs []metadata.Signature, payload []byte) error {
+func (vs *verifiers) verifyThreshold(role string, del delegator, sigs []metadata.Signature, payload []byte) error {
 	if len(del.keyIDs) == 0 {
 		return &metadata.ErrValue{Msg: fmt.Sprintf("no delegation found for %s", role)}
 	}
@@ -155,7 +165,7 @@ func (vs verifiers) verifyThreshold(role string, del delegator, sigs []metadata.
 // type, the version the snapshot names, the expiry) and returns its content
 // as a segment. The role is parsed once; nothing of go-tuf's object graph is
 // built for its targets.
-func (vs verifiers) verifyTargetsRole(b []byte, role string, meta *metadata.MetaFiles, del delegator, now time.Time) (*segment, error) {
+func (vs *verifiers) verifyTargetsRole(b []byte, role string, meta *metadata.MetaFiles, del delegator, now time.Time) (*segment, error) {
 	if err := meta.VerifyLengthHashes(b); err != nil {
 		return nil, err
 	}

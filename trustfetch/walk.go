@@ -9,7 +9,9 @@ import (
 	"maps"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -68,10 +70,11 @@ type walker struct {
 	consistent  bool
 	maxSize     int64
 	now         time.Time
-	vs          verifiers
+	vs          *verifiers
 	log         *zap.Logger
 	// fetched counts the bytes of the roles downloaded.
-	fetched int64
+	fetched atomic.Int64
+	abandon atomic.Bool // loadAll returned: roles verified ahead are not needed
 }
 
 // loadAll visits every role reachable from the top-level targets role, in
@@ -81,6 +84,16 @@ func (w *walker) loadAll(ctx context.Context) ([]*segment, error) {
 	var segs []*segment
 	at := map[string]int{}
 	checked := map[roleRef]bool{}
+	// The children of a role are verified ahead, on every core; the walk
+	// takes their results in its own order.
+	ahead := map[roleRef]*loading{}
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	defer func() {
+		w.abandon.Store(true) // what is not started yet will not be needed
+		for _, l := range ahead {
+			<-l.done // nothing outlives the walk
+		}
+	}()
 	stack := []roleRef{{metadata.TARGETS, metadata.ROOT}}
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -123,6 +136,12 @@ func (w *walker) loadAll(ctx context.Context) ([]*segment, error) {
 			// The snapshot names the very file verified before, and it was
 			// verified against the same delegation.
 			seg = pv.seg
+		} else if l := ahead[ref]; l != nil {
+			<-l.done
+			delete(ahead, ref)
+			if seg, err = l.seg, l.err; err != nil {
+				return nil, err
+			}
 		} else if seg, err = w.load(ref, meta, del, entry, delID); err != nil {
 			return nil, err
 		}
@@ -137,8 +156,48 @@ func (w *walker) loadAll(ctx context.Context) ([]*segment, error) {
 		for i := len(children) - 1; i >= 0; i-- {
 			stack = append(stack, roleRef{children[i], ref.name})
 		}
+		w.loadAhead(ahead, sem, segs, at, ref.name, children)
 	}
 	return segs, nil
+}
+
+// loading is a role being verified ahead of the walk.
+type loading struct {
+	done chan struct{}
+	seg  *segment
+	err  error
+}
+
+// loadAhead starts verifying the children of parent that the walk will
+// load (not reused, not loaded yet) on goroutines bounded by sem.
+func (w *walker) loadAhead(ahead map[roleRef]*loading, sem chan struct{}, segs []*segment, at map[string]int, parent string, children []string) {
+	for _, name := range children {
+		ref := roleRef{name, parent}
+		meta, ok := w.snapshot.Signed.Meta[name+".json"]
+		if _, loaded := at[name]; loaded || !ok || topLevel[name] || ahead[ref] != nil {
+			continue
+		}
+		del, delID, err := w.delegator(ref, segs, at)
+		if err != nil {
+			continue // the walk reports it
+		}
+		entry := entryOf(meta)
+		if pv, seen := w.prev[name]; seen && pv.entry == entry && pv.parent == parent && pv.delegator == delID {
+			continue
+		}
+		l := &loading{done: make(chan struct{})}
+		ahead[ref] = l
+		go func() {
+			defer close(l.done)
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if w.abandon.Load() {
+				l.err = errors.New("walk abandoned")
+				return
+			}
+			l.seg, l.err = w.load(ref, meta, del, entry, delID)
+		}()
+	}
 }
 
 // delegator returns what ref is verified against, and an identity of it.
@@ -217,12 +276,14 @@ func (w *walker) load(ref roleRef, meta *metadata.MetaFiles, del delegator, entr
 	if err != nil {
 		return nil, fmt.Errorf("download role %q: %w", ref.name, err)
 	}
-	w.fetched += int64(len(b))
+	w.fetched.Add(int64(len(b)))
 	seg, err := w.vs.verifyTargetsRole(b, ref.name, meta, del, w.now)
 	if err != nil {
 		return nil, fmt.Errorf("verify role %q (delegated by %q): %w", ref.name, ref.parent, err)
 	}
-	if err := writeFileAtomic(w.storedPath(ref.name), b); err != nil {
+	// Not synced: the rollback protection is in the snapshot and the
+	// timestamp; a torn copy fails verification and is downloaded again.
+	if err := writeFileCache(w.storedPath(ref.name), b); err != nil {
 		return nil, fmt.Errorf("persist role %q: %w", ref.name, err)
 	}
 	keep(seg)
