@@ -240,15 +240,18 @@ func BenchmarkRefresh100kOneRole(b *testing.B) {
 			r.dirty[metadata.TARGETS] = true
 			r.publish()
 			i++
+			base := liveHeap()
 			stop := sampleHeap()
 			b.StartTimer()
 			must(b, repo.Refresh(b.Context()))
 			b.StopTimer()
-			peak = max(peak, stop())
+			peak = max(peak, stop()-base)
 			b.StartTimer()
 		}
 		b.StopTimer()
-		b.ReportMetric(peak, "peak-heap-MB")
+		// Above the live heap before the refresh (the test's own copy of
+		// the repository included there).
+		b.ReportMetric(peak, "peak-extra-heap-MB")
 		report(b)
 	})
 }

@@ -4,12 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"maps"
+	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 )
 
 // hashPrefix returns the path_hash_prefixes entry (base64url of sha256,
@@ -258,5 +263,75 @@ func TestReservedRoleNames(t *testing.T) {
 			r.publish()
 			must(t, repo.Refresh(t.Context()))
 		})
+	}
+}
+
+// The index resolves names as go-tuf's GetTargetInfo does: a graph of
+// overlapping, nested, terminating, hash-prefix and hash-bin delegations,
+// every listed name (and some unlisted) asked of both.
+func TestResolutionMatchesGoTUF(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { resolutionMatchesGoTUF(t, seed) })
+	}
+}
+
+func resolutionMatchesGoTUF(t *testing.T, seed uint64) {
+	r := newTestRepo(t)
+	rng := rand.New(rand.NewPCG(seed, 9))
+	names := []string{}
+	for i := range 60 {
+		names = append(names, fmt.Sprintf("docker.io/%s/app%d:%d", []string{"acme", "zoo", "acme/sub"}[i%3], i%7, i))
+	}
+	r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "acme", Paths: []string{"docker.io/acme/*"}}, 1)
+	r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "term", Paths: []string{"docker.io/zoo/app1:*", "docker.io/zoo/app3:*"}, Terminating: true}, 1)
+	r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "all", Paths: []string{"*/*/*", "*/*/*/*"}}, 1)
+	r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "hp", PathHashPrefixes: []string{"A", "b", "-", "0"}}, 1)
+	r.delegate("acme", metadata.DelegatedRole{Name: "acme/nested", Paths: []string{"docker.io/*/app2:*", "docker.io/acme/app4:*"}}, 1)
+	r.newRole("binsparent")
+	r.delegate(metadata.TARGETS, metadata.DelegatedRole{Name: "binsparent", Paths: []string{"docker.io/acme/sub/*"}}, 1)
+	r.delegateBins("binsparent", "b", 2)
+	roles := []string{metadata.TARGETS, "acme", "term", "all", "hp", "acme/nested"}
+	for _, n := range names {
+		for _, role := range roles {
+			if rng.IntN(3) == 0 {
+				r.addTarget(role, n, []byte(role+n), "")
+			}
+		}
+		if rng.IntN(2) == 0 {
+			bin := r.binFor("binsparent", n)
+			if rng.IntN(4) == 0 {
+				bin = fmt.Sprintf("b-%d", rng.IntN(4)) // sometimes the wrong bin
+			}
+			r.addTarget(bin, n, []byte(bin+n), "")
+		}
+	}
+	r.publish()
+	srv := newTrustServer(t, r.dir)
+	ix := mustIndex(t, r.open(srv.metadataURL(), nil))
+
+	root, err := os.ReadFile(r.rootPath)
+	must(t, err)
+	cfg, err := config.New(srv.metadataURL(), root)
+	must(t, err)
+	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
+	up, err := updater.New(cfg)
+	must(t, err)
+	must(t, up.Refresh())
+	found := 0
+	for _, n := range append(names, "docker.io/acme/none:1") {
+		tf, err := up.GetTargetInfo(n)
+		tg, ok := ix.Lookup(n)
+		if ok {
+			found++
+		}
+		if (err == nil) != ok {
+			t.Fatalf("%s: go-tuf %v, index found=%v", n, err, ok)
+		}
+		if ok && tf.Hashes["sha256"].String() != tg.SHA256 {
+			t.Fatalf("%s: go-tuf resolves to %s, the index to role %s (%s)", n, tf.Hashes["sha256"], tg.Role, tg.SHA256)
+		}
+	}
+	if found < 10 || found > len(names)-5 || found != ix.Len() {
+		t.Fatalf("%d of %d names resolve, index Len %d: the graph no longer tests much", found, len(names), ix.Len())
 	}
 }

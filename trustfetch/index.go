@@ -186,9 +186,6 @@ func (ix *Index) resolve(name string) (seg, ent int, ok bool) {
 					stack = stack[:0]
 					break
 				}
-				if len(children) == cap(children) {
-					break
-				}
 			}
 		case d.SuccinctRoles != nil && len(ix.kids[s]) > 0:
 			// Succinct roles are all terminating (TAP 15).
@@ -197,10 +194,9 @@ func (ix *Index) resolve(name string) (seg, ent int, ok bool) {
 			stack = stack[:0]
 			children = append(children, ix.kids[s][bin])
 		}
+		// The buffers grow past maxDelegations+1 (on the heap) only for a
+		// role with that many matching delegations.
 		for j := len(children) - 1; j >= 0; j-- {
-			if len(stack) == cap(stack) {
-				break
-			}
 			stack = append(stack, children[j])
 		}
 	}
