@@ -35,27 +35,48 @@ type binEncoder struct {
 // control characters or invalid UTF-8, where canonical JSON is not valid
 // JSON); then use go-tuf's encoders.
 func (e *binEncoder) canonical(s *metadata.TargetsType) (out []byte, ok bool, err error) {
-	if s.Delegations != nil || len(s.UnrecognizedFields) != 0 || !plain(s.Type) || !plain(s.SpecVersion) {
-		return nil, false, nil
+	body, ok, err := e.targetsBody(s)
+	if err != nil || !ok {
+		return nil, ok, err
 	}
-	names := make([]string, 0, len(s.Targets))
-	size := 128
-	for name, tf := range s.Targets {
-		if len(tf.UnrecognizedFields) != 0 || !plain(name) {
-			return nil, false, nil
-		}
-		names = append(names, name)
-		size += len(name) + 160
-	}
-	slices.Sort(names)
-	b := make([]byte, 0, size)
+	return assembleBin(s, body), true, nil
+}
+
+// assembleBin is the canonical JSON of s given the canonical encoding of
+// its targets (targetsBody), which does not depend on version or expiry:
+// a bin staged and then signed in one process is encoded once.
+func assembleBin(s *metadata.TargetsType, body []byte) []byte {
+	b := make([]byte, 0, len(body)+128)
 	b = append(b, `{"_type":`...)
 	b = appendString(b, s.Type)
 	b = append(b, `,"expires":`...)
 	b = appendString(b, s.Expires.Format(time.RFC3339Nano))
 	b = append(b, `,"spec_version":`...)
 	b = appendString(b, s.SpecVersion)
-	b = append(b, `,"targets":{`...)
+	b = append(b, `,"targets":`...)
+	b = append(b, body...)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, s.Version, 10)
+	return append(b, '}')
+}
+
+// targetsBody is the canonical JSON of s.Targets, ok false as for canonical.
+func (e *binEncoder) targetsBody(s *metadata.TargetsType) (out []byte, ok bool, err error) {
+	if s.Delegations != nil || len(s.UnrecognizedFields) != 0 || !plain(s.Type) || !plain(s.SpecVersion) {
+		return nil, false, nil
+	}
+	names := make([]string, 0, len(s.Targets))
+	size := 2
+	for name, tf := range s.Targets {
+		if len(tf.UnrecognizedFields) != 0 || !plain(name) {
+			return nil, false, nil
+		}
+		names = append(names, name)
+		size += len(name) + 200
+	}
+	slices.Sort(names)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
 	for i, name := range names {
 		tf := s.Targets[name]
 		if i > 0 {
@@ -81,8 +102,6 @@ func (e *binEncoder) canonical(s *metadata.TargetsType) (out []byte, ok bool, er
 		b = strconv.AppendInt(b, tf.Length, 10)
 		b = append(b, '}')
 	}
-	b = append(b, `},"version":`...)
-	b = strconv.AppendInt(b, s.Version, 10)
 	return append(b, '}'), true, nil
 }
 
@@ -126,6 +145,11 @@ func (e *binEncoder) canonicalCustom(raw json.RawMessage) ([]byte, bool, error) 
 func appendHashes(b []byte, h metadata.Hashes) []byte {
 	if h == nil {
 		return append(b, "null"...)
+	}
+	if sum, ok := h["sha256"]; ok && len(h) == 1 { // what this publisher writes
+		b = append(b, `{"sha256":"`...)
+		b = hex.AppendEncode(b, sum)
+		return append(b, `"}`...)
 	}
 	keys := make([]string, 0, len(h))
 	for k := range h {

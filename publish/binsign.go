@@ -22,11 +22,12 @@ type signedBins struct {
 }
 
 // signBins signs a new version of each due bin with the bin key set. Each
-// bin is encoded canonically once (binjson.go), signed by every key from
-// those bytes and published as those bytes (go-tuf's Metadata.Sign would
-// encode it once per key, VerifyDelegate once more and ToBytes again). The first bin is verified against the staged
-// targets role the way a client will, which checks the key set; the bins
-// after it are signed by the same keys.
+// bin is encoded canonically once (binjson.go; its targets not even that
+// when this Repo just staged it), signed by every key from those bytes and
+// published as those bytes (go-tuf's Metadata.Sign would encode it once per
+// key, VerifyDelegate once more and ToBytes again). The first bin is
+// verified against the staged targets role the way a client will, which
+// checks the key set; the bins after it are signed by the same keys.
 func (r *Repo) signBins(ctx context.Context, due []string, pub *published, now time.Time) (*signedBins, error) {
 	out := &signedBins{versions: map[string]int64{}, expires: map[string]time.Time{}, meta: map[string]*metadata.MetaFiles{}}
 	if len(due) == 0 {
@@ -52,6 +53,10 @@ func (r *Repo) signBins(ctx context.Context, due []string, pub *published, now t
 		return nil, err
 	}
 	expires := r.expires(due[0], now)
+	bodies := make([][]byte, len(due))
+	for i, name := range due {
+		bodies[i] = r.bins.bodies[name] // as staged, if this Repo staged it
+	}
 	signed := make([]*metadata.Metadata[metadata.TargetsType], len(due))
 	var enc binEncoder
 	files := make([]pendingFile, len(due))
@@ -64,7 +69,16 @@ func (r *Repo) signBins(ctx context.Context, due []string, pub *published, now t
 			}
 		}
 		md.Signed.Expires = expires
-		payload, fast, err := enc.canonical(&md.Signed)
+		var (
+			payload []byte
+			fast    bool
+			err     error
+		)
+		if body := bodies[i]; body != nil {
+			payload, fast = assembleBin(&md.Signed, body), true
+		} else {
+			payload, fast, err = enc.canonical(&md.Signed)
+		}
 		if err == nil && !fast {
 			payload, err = cjson.EncodeCanonical(md.Signed)
 		}

@@ -56,6 +56,9 @@ type binCache struct {
 	gen     string
 	loaded  map[string]*metadata.Metadata[metadata.TargetsType]
 	touched map[string]bool // changed in memory, not yet staged
+	// bodies are the canonical encodings of loaded bins' targets as last
+	// staged (binEncoder.targetsBody), for the Publish that follows.
+	bodies map[string][]byte
 }
 
 // DelegateHashBins delegates every target name from targets to bins
@@ -228,6 +231,7 @@ func (r *Repo) touchBin(name string) {
 		r.bins.touched = map[string]bool{}
 	}
 	r.bins.touched[name] = true
+	delete(r.bins.bodies, name)
 }
 
 // refreshBinCache drops what another process may have changed since this
@@ -243,6 +247,7 @@ func (r *Repo) refreshBinCache() error {
 	}
 	for name := range r.bins.touched {
 		delete(r.bins.loaded, name)
+		delete(r.bins.bodies, name)
 	}
 	r.bins.touched = nil
 	return nil
@@ -297,12 +302,15 @@ func (r *Repo) writeBinJournal(bins []string) error {
 		return err
 	}
 	files := make([]pendingFile, len(bins))
+	bodies := make([][]byte, len(bins))
 	var enc binEncoder
 	err := parallel(context.Background(), len(bins), func(i int) error {
 		md := r.bins.loaded[bins[i]]
-		b, fast, err := enc.canonical(&md.Signed)
+		body, fast, err := enc.targetsBody(&md.Signed)
+		var b []byte
 		if fast {
-			b = binFile(b, md.Signatures)
+			b = binFile(assembleBin(&md.Signed, body), md.Signatures)
+			bodies[i] = body
 		} else if err == nil {
 			b, err = md.ToBytes(false)
 		}
@@ -311,6 +319,14 @@ func (r *Repo) writeBinJournal(bins []string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("encode: %w", err)
+	}
+	if r.bins.bodies == nil {
+		r.bins.bodies = map[string][]byte{}
+	}
+	for i, b := range bodies {
+		if b != nil {
+			r.bins.bodies[bins[i]] = b
+		}
 	}
 	if err := writeSynced(dir, files); err != nil {
 		return err
