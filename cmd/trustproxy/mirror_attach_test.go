@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -98,6 +99,19 @@ func TestMirrorAttachments(t *testing.T) {
 		t.Fatalf("oras discover --oci-layout: %v\n%s", err, out)
 	}
 
+	// The tar form carries them too.
+	tarball := filepath.Join(m.dir, "export.tar")
+	export(t, m, tarball, "up/acme/app:1.0")
+	tcfg, _ := m.offline(t)
+	var stdout, stderr bytes.Buffer
+	if err := runCommand(t.Context(), "mirror", []string{"import", "--json", "--config", tcfg, tarball}, &stdout, &stderr); err != nil {
+		t.Fatalf("tar import: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	var res struct{ Attachments int }
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Attachments != len(want) {
+		t.Fatalf("tar import result: %v %s", err, stdout.String())
+	}
+
 	cfg, _ := m.offline(t)
 	out, err := runMirrorArgs(t, "import", "--config", cfg, exp)
 	if err != nil {
@@ -140,7 +154,16 @@ func TestMirrorAttachments(t *testing.T) {
 	if out, err := runOras(t, "discover", "--plain-http", "--format", "json", "--depth", "1", addr+"/up/acme/app@"+indexDigest.String()); err != nil || !strings.Contains(out, sbom.String()) {
 		t.Fatalf("oras discover through the offline proxy: %v\n%s", err, out)
 	}
-	resp, err := http.Get("http://" + addr + "/v2/up/acme/app/manifests/sha256-" + indexDigest.Hex + ".sig")
+	resp, err := http.Get("http://" + addr + "/v2/up/acme/app/manifests/sha256-" + indexDigest.Hex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(tb), sbom.String()) {
+		t.Fatalf("tag schema tag offline: %d %s", resp.StatusCode, tb)
+	}
+	resp, err = http.Get("http://" + addr + "/v2/up/acme/app/manifests/sha256-" + indexDigest.Hex + ".sig")
 	if err != nil {
 		t.Fatal(err)
 	}
