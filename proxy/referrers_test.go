@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -469,5 +471,43 @@ func TestReferrersRuleAttachmentsSetting(t *testing.T) {
 				t.Fatalf("cosign tag: %d %s %s", status, code, msg)
 			}
 		})
+	}
+}
+
+// An attachment grant is recorded in the storage like any approval: a
+// replica on the same storage serves a listed attachment and its blobs by
+// digest without listing the referrers itself, and denies them once the
+// subject is revoked.
+func TestAttachmentApprovalsReachReplicas(t *testing.T) {
+	drv := filesystem.New(filesystem.DriverParameters{RootDirectory: t.TempDir(), MaxThreads: 100})
+	te := newTrustEnvWith(t, envOpts{cache: newSharedCache(t, drv)})
+	f := newReferrersFixture(t, te)
+	if _, err := remote.Referrers(te.proxyRef(t, "acme/app@"+f.signed.Digest.String()).(name.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	replica, replicaTrust := te.replica(t, drv)
+	ref, err := name.NewDigest(replica.host+"/"+upName+"/acme/app@"+f.sbom.String(), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatalf("replica: attachment by digest: %v", err)
+	}
+	assertLayersReadable(t, img)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+
+	if _, err := te.repo.RemoveTarget("targets", upName+"/acme/app:1.0"); err != nil {
+		t.Fatal(err)
+	}
+	te.publish(t)
+	if err := replicaTrust.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/v2/acme/app/manifests/" + f.sbom.String(), "/v2/acme/app/blobs/" + ld.String()} {
+		if code, msg := ociErr(t, replica.get(t, "GET", p, nil)); code != "DENIED" {
+			t.Errorf("replica after revocation: %s: %s %s", p, code, msg)
+		}
 	}
 }
