@@ -25,9 +25,31 @@ type sink interface {
 	close() error
 }
 
+// copyBufferSize is what blobs are copied through: 32 times fewer read
+// and write system calls than io.Copy's 32 KiB (the HTTP body's reader
+// reads straight into a buffer this large).
+const copyBufferSize = 1 << 20
+
+// bufferPool hands out copy buffers to a sink's concurrent puts.
+type bufferPool struct{ p sync.Pool }
+
+// copy copies src to dst through a pooled buffer. Wrapping dst hides its
+// ReadFrom, which would fall back to a 32 KiB buffer for a source it
+// cannot splice from.
+func (bp *bufferPool) copy(dst io.Writer, src io.Reader) (int64, error) {
+	b, _ := bp.p.Get().(*[]byte)
+	if b == nil {
+		buf := make([]byte, copyBufferSize)
+		b = &buf
+	}
+	defer bp.p.Put(b)
+	return io.CopyBuffer(struct{ io.Writer }{dst}, src, *b)
+}
+
 // dirSink writes an export directory; each file appears complete or not
 // at all (written aside, then renamed).
 type dirSink struct {
+	bufs bufferPool
 	root string
 	mu   sync.Mutex
 	seen map[string]bool
@@ -62,7 +84,7 @@ func (d *dirSink) put(name string, size int64, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, r)
+	n, err := d.bufs.copy(f, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -90,6 +112,7 @@ func (d *dirSink) close() error { return nil }
 // tarSink writes the export as one tar stream (the layout skopeo reads as
 // oci-archive:). Directory entries are written once, before their files.
 type tarSink struct {
+	bufs bufferPool
 	tw   *tar.Writer
 	dirs map[string]bool
 	seen map[string]bool
@@ -123,7 +146,7 @@ func (t *tarSink) put(name string, size int64, r io.Reader) error {
 	if err := t.tw.WriteHeader(h); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	n, err := io.Copy(t.tw, io.LimitReader(r, size))
+	n, err := t.bufs.copy(t.tw, io.LimitReader(r, size))
 	if err == nil && n != size {
 		err = fmt.Errorf("got %d bytes, expected %d", n, size)
 	}

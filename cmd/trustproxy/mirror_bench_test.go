@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -17,6 +18,7 @@ import (
 // moving the same content the same way (README: Performance):
 //
 //	export                    registry → trustproxy (verifying, cold cache) → OCI layout
+//	export-cli                the same, run as the trustproxy binary (a process, as skopeo is)
 //	export-warm               the same, from a proxy that has the image cached
 //	skopeo-to-oci             registry → OCI layout
 //	import                    OCI layout → verify everything → filesystem cache
@@ -57,6 +59,34 @@ func BenchmarkMirror(b *testing.B) {
 			}
 		}
 	})
+	// The same cold export from the trustproxy binary, a process of its
+	// own as skopeo is (in-process, the export shares the benchmark's
+	// process, and its two Ps, with the upstream registry).
+	// cpu-s/op is the child's user+system CPU: unlike time, it hardly
+	// depends on how loaded the machine is. MIRROR_BENCH_BIN names another
+	// trustproxy binary to measure (an older build, to compare).
+	bin := os.Getenv("MIRROR_BENCH_BIN")
+	if bin == "" {
+		bin = filepath.Join(m.dir, "trustproxy")
+		if o, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, o)
+		}
+	}
+	b.Run("export-cli", func(b *testing.B) {
+		b.SetBytes(size)
+		var cpu time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			out, cfg := filepath.Join(b.TempDir(), "x"), onlineConfigB(b, m)
+			b.StartTimer()
+			c := exec.Command(bin, "mirror", "export", "--config", cfg, "--out", out, "up/acme/big:1.0")
+			if o, err := c.CombinedOutput(); err != nil {
+				b.Fatalf("%v\n%s", err, o)
+			}
+			cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+		}
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	})
 	b.Run("export-warm", func(b *testing.B) { // from a proxy that already served (and cached) the image
 		b.SetBytes(size)
 		for b.Loop() {
@@ -68,12 +98,16 @@ func BenchmarkMirror(b *testing.B) {
 	})
 	b.Run("skopeo-to-oci", func(b *testing.B) {
 		b.SetBytes(size)
+		var cpu time.Duration
 		for b.Loop() {
 			out := filepath.Join(b.TempDir(), "x")
-			if o, err := exec.Command("skopeo", "copy", "--src-tls-verify=false", "docker://"+m.up.Host+"/acme/big:1.0", "oci:"+out+":big").CombinedOutput(); err != nil {
+			c := exec.Command("skopeo", "copy", "--src-tls-verify=false", "docker://"+m.up.Host+"/acme/big:1.0", "oci:"+out+":big")
+			if o, err := c.CombinedOutput(); err != nil {
 				b.Fatalf("%v\n%s", err, o)
 			}
+			cpu += c.ProcessState.UserTime() + c.ProcessState.SystemTime()
 		}
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	})
 	b.Run("import", func(b *testing.B) {
 		b.SetBytes(size)
