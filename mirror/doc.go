@@ -11,4 +11,7 @@
 //	trustproxy-mirror.json                       reference → digest → target
 //	tuf/<trust>/metadata/                        consistent-snapshot TUF metadata
 //	tuf/<trust>/targets/                         target files policy read (in-toto)
+//
+// Attachments of the exported manifests (attach.go) are blobs of the
+// layout too, listed in trustproxy-mirror.json and annotated in index.json.
 package mirror

@@ -32,6 +32,11 @@
 //     repository, in memory and in the cache's storage (so a restart and
 //     every replica sharing it know them). A blob is served only while some
 //     grant of the same repository covers it.
+//   - Attachments (referrers.go, attachment.go: signatures, SBOMs,
+//     attestations) are served under an attachment grant: the approval of
+//     the subject they name, never one of their own. The trust data does
+//     not vouch for them (the client verifies them); trustproxy checks that
+//     each is an artifact, not a runnable image, naming the subject.
 //
 // # Revocation
 //
