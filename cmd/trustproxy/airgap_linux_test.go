@@ -129,6 +129,7 @@ func TestAirGapAcrossNetworkNamespaces(t *testing.T) {
 	img := up.PushRandomImage(t, "acme/app:1.0", 1<<20, 3, types.OCIManifestSchema1)
 	up.PushRandomImage(t, "acme/unsigned:1.0", 1024, 1, types.OCIManifestSchema1)
 	want, _ := img.Digest()
+	sig := up.PushArtifact(t, "acme/app", up.Descriptor(t, "acme/app:1.0"), attSig, `{"signature":"over the gap"}`)
 
 	repo, keys := filepath.Join(dir, "tuf"), filepath.Join(dir, "keys")
 	m := &mirrorSides{repo: repo, keys: keys}
@@ -196,6 +197,12 @@ policy: {rules: [{name: acme, match: "up/acme/**", mode: enforce, trust: corp}]}
 	out, err := off.run(t, "skopeo", "inspect", "--raw", "--tls-verify=false", "docker://127.0.0.1:5001/up/acme/unsigned:1.0")
 	if err == nil || !strings.Contains(out, "denied") {
 		t.Fatalf("an unsigned, unimported image: %v\n%s", err, out)
+	}
+	// The signature attached upstream crossed with its image: the offline
+	// proxy's referrers API lists it.
+	if out, err := off.run(t, "python3", "-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+		"http://127.0.0.1:5001/v2/up/acme/app/referrers/"+want.String()); err != nil || !strings.Contains(out, sig.String()) {
+		t.Fatalf("referrers through the offline proxy: %v\n%s", err, out)
 	}
 	airgapThickBundle(t, up, m, off, bin, offline, offDir)
 }
