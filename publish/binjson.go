@@ -5,7 +5,7 @@
 // delegations, nothing unrecognised) is written here straight to its
 // canonical JSON (the OLPC form securesystemslib's cjson produces and TUF
 // signs), which for plain strings is also valid JSON: the file clients
-// fetch is then the signed bytes themselves, encoded once.
+// fetch holds the signed bytes verbatim, encoded once and never copied.
 
 package publish
 
@@ -27,7 +27,8 @@ import (
 // canonical form of each custom metadata value it has seen: in a bulk
 // publish most targets share one ({"mediaType": ...}).
 type binEncoder struct {
-	custom sync.Map // raw JSON string → canonical bytes, or nil if not plain
+	mu     sync.RWMutex
+	custom map[string][]byte // raw JSON → canonical bytes, or nil if not plain
 }
 
 // canonical is the canonical JSON of s, or ok false when s is not a bin
@@ -39,14 +40,27 @@ func (e *binEncoder) canonical(s *metadata.TargetsType) (out []byte, ok bool, er
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	return assembleBin(s, body), true, nil
+	f := newBinFile(s, body)
+	return f.signed(), true, nil
 }
 
-// assembleBin is the canonical JSON of s given the canonical encoding of
-// its targets (targetsBody), which does not depend on version or expiry:
-// a bin staged and then signed in one process is encoded once.
-func assembleBin(s *metadata.TargetsType, body []byte) []byte {
-	b := make([]byte, 0, len(body)+128)
+// binFileBuf builds a bin's metadata file in one buffer, the signed part
+// first: {"signed":<canonical JSON>,"signatures":[...]}. Any JSON parser
+// reads it; what was signed is a slice of it, so a bin of a quarter of a
+// megabyte is neither copied to be signed nor copied to be written.
+type binFileBuf struct {
+	b   []byte
+	end int // end of the signed part
+}
+
+const binFileHead = `{"signed":`
+
+// newBinFile starts the file of s given the canonical encoding of its
+// targets (targetsBody), which does not depend on version or expiry: a bin
+// staged and then signed by one Repo has its targets encoded once.
+func newBinFile(s *metadata.TargetsType, body []byte) *binFileBuf {
+	b := make([]byte, 0, len(binFileHead)+len(body)+128+len(`,"signatures":[]}`)+300)
+	b = append(b, binFileHead...)
 	b = append(b, `{"_type":`...)
 	b = appendString(b, s.Type)
 	b = append(b, `,"expires":`...)
@@ -57,7 +71,27 @@ func assembleBin(s *metadata.TargetsType, body []byte) []byte {
 	b = append(b, body...)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, s.Version, 10)
-	return append(b, '}')
+	b = append(b, '}')
+	return &binFileBuf{b: b, end: len(b)}
+}
+
+// signed is the canonical JSON of the bin's signed part.
+func (f *binFileBuf) signed() []byte { return f.b[len(binFileHead):f.end] }
+
+// finish appends the signatures and returns the file.
+func (f *binFileBuf) finish(sigs []metadata.Signature) []byte {
+	b := append(f.b[:f.end], `,"signatures":[`...)
+	for i, s := range sigs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"keyid":`...)
+		b = appendString(b, s.KeyID)
+		b = append(b, `,"sig":"`...)
+		b = hex.AppendEncode(b, s.Signature)
+		b = append(b, `"}`...)
+	}
+	return append(b, ']', '}')
 }
 
 // targetsBody is the canonical JSON of s.Targets, ok false as for canonical.
@@ -105,29 +139,11 @@ func (e *binEncoder) targetsBody(s *metadata.TargetsType) (out []byte, ok bool, 
 	return append(b, '}'), true, nil
 }
 
-// file is the metadata file for a bin whose signed part encodes as signed:
-// canonical JSON too, so the file's bytes are exactly what was signed.
-func binFile(signed []byte, sigs []metadata.Signature) []byte {
-	b := make([]byte, 0, len(signed)+64+200*len(sigs))
-	b = append(b, `{"signatures":[`...)
-	for i, s := range sigs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"keyid":`...)
-		b = appendString(b, s.KeyID)
-		b = append(b, `,"sig":"`...)
-		b = hex.AppendEncode(b, s.Signature)
-		b = append(b, `"}`...)
-	}
-	b = append(b, `],"signed":`...)
-	b = append(b, signed...)
-	return append(b, '}')
-}
-
 func (e *binEncoder) canonicalCustom(raw json.RawMessage) ([]byte, bool, error) {
-	if v, ok := e.custom.Load(string(raw)); ok {
-		c := v.([]byte)
+	e.mu.RLock()
+	c, ok := e.custom[string(raw)] // no allocation for the lookup
+	e.mu.RUnlock()
+	if ok {
 		return c, c != nil, nil
 	}
 	c, err := cjson.EncodeCanonical(raw)
@@ -137,7 +153,12 @@ func (e *binEncoder) canonicalCustom(raw json.RawMessage) ([]byte, bool, error) 
 	if bytes.ContainsFunc(c, func(r rune) bool { return r < ' ' || r == utf8.RuneError }) {
 		c = nil
 	}
-	e.custom.Store(string(raw), c)
+	e.mu.Lock()
+	if e.custom == nil {
+		e.custom = map[string][]byte{}
+	}
+	e.custom[string(raw)] = c
+	e.mu.Unlock()
 	return c, c != nil, nil
 }
 

@@ -75,7 +75,7 @@ func TestBinEncoderMatchesCJSON(t *testing.T) {
 				t.Fatalf("canonical form differs:\n got %s\nwant %s", got, want)
 			}
 			sigs := []metadata.Signature{{KeyID: "ab12", Signature: []byte{1, 2, 3}}}
-			file := binFile(got, sigs)
+			file := newBinFile(&md.Signed, mustBody(t, &e, &md.Signed)).finish(sigs)
 			back, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(file)
 			if err != nil {
 				t.Fatalf("go-tuf cannot parse the file: %v\n%s", err, file)
@@ -89,4 +89,13 @@ func TestBinEncoderMatchesCJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustBody(t *testing.T, e *binEncoder, s *metadata.TargetsType) []byte {
+	t.Helper()
+	b, ok, err := e.targetsBody(s)
+	if err != nil || !ok {
+		t.Fatalf("targetsBody: %v %v", ok, err)
+	}
+	return b
 }

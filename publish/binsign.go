@@ -6,10 +6,13 @@ package publish
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -69,17 +72,18 @@ func (r *Repo) signBins(ctx context.Context, due []string, pub *published, now t
 			}
 		}
 		md.Signed.Expires = expires
-		var (
-			payload []byte
-			fast    bool
-			err     error
-		)
-		if body := bodies[i]; body != nil {
-			payload, fast = assembleBin(&md.Signed, body), true
-		} else {
-			payload, fast, err = enc.canonical(&md.Signed)
+		body, fast, err := bodies[i], bodies[i] != nil, error(nil)
+		if !fast {
+			body, fast, err = enc.targetsBody(&md.Signed)
 		}
-		if err == nil && !fast {
+		var file *binFileBuf
+		var payload []byte
+		switch {
+		case err != nil:
+		case fast:
+			file = newBinFile(&md.Signed, body)
+			payload = file.signed()
+		default:
 			payload, err = cjson.EncodeCanonical(md.Signed)
 		}
 		if err != nil {
@@ -87,7 +91,7 @@ func (r *Repo) signBins(ctx context.Context, due []string, pub *published, now t
 		}
 		md.Signatures = make([]metadata.Signature, 0, len(signers))
 		for k, s := range signers {
-			sig, err := s.SignMessage(bytes.NewReader(payload))
+			sig, err := signPayload(s, payload)
 			if err != nil {
 				return fmt.Errorf("sign %s: %w", due[i], err)
 			}
@@ -95,7 +99,7 @@ func (r *Repo) signBins(ctx context.Context, due []string, pub *published, now t
 		}
 		var b []byte
 		if fast {
-			b = binFile(payload, md.Signatures)
+			b = file.finish(md.Signatures)
 		} else if b, err = md.ToBytes(false); err != nil {
 			return fmt.Errorf("%s: %w", due[i], err)
 		}
@@ -116,4 +120,16 @@ func (r *Repo) signBins(ctx context.Context, due []string, pub *published, now t
 	}
 	out.files = files
 	return out, nil
+}
+
+// signPayload signs payload with s. An ed25519 signer signs the bytes as
+// they are: its SignMessage would first copy a bin of a quarter of a
+// megabyte out of a reader.
+func signPayload(s signature.Signer, payload []byte) ([]byte, error) {
+	if cs, ok := s.(crypto.Signer); ok {
+		if _, ok := cs.Public().(ed25519.PublicKey); ok {
+			return cs.Sign(nil, payload, crypto.Hash(0))
+		}
+	}
+	return s.SignMessage(bytes.NewReader(payload))
 }

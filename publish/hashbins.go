@@ -309,7 +309,7 @@ func (r *Repo) writeBinJournal(bins []string) error {
 		body, fast, err := enc.targetsBody(&md.Signed)
 		var b []byte
 		if fast {
-			b = binFile(assembleBin(&md.Signed, body), md.Signatures)
+			b = newBinFile(&md.Signed, body).finish(md.Signatures)
 			bodies[i] = body
 		} else if err == nil {
 			b, err = md.ToBytes(false)

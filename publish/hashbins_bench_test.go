@@ -52,6 +52,7 @@ func BenchmarkHashBinsPublish(b *testing.B) {
 // timestamp. It reports the sizes a client refreshing afterwards reads:
 // timestamp + snapshot + the changed bin, against the whole metadata.
 func BenchmarkHashBinsAddOne(b *testing.B) {
+	parent := b
 	published := map[int]*benchgen.HashBinRepo{}
 	added := map[int]int{}
 	for _, n := range hashBinSizes {
@@ -63,7 +64,7 @@ func BenchmarkHashBinsAddOne(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Cleanup(func() { _ = os.RemoveAll(base) })
+				parent.Cleanup(func() { _ = os.RemoveAll(base) }) // not b's: it ends before the next run
 				start := time.Now()
 				if h, err = benchgen.PublishHashBins(ctx, filepath.Join(base, "repo"), filepath.Join(base, "keys"), "up", n, 0); err != nil {
 					b.Fatal(err)
