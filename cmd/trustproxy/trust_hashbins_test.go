@@ -4,15 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/theupdateframework/go-tuf/v2/metadata/config"
-	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 )
 
 // TestTrustHashBins drives a hash-bin repository through the CLI: init
@@ -66,21 +61,7 @@ func TestTrustHashBins(t *testing.T) {
 		t.Fatal("targets was re-signed by a target edit")
 	}
 
-	srv := httptest.NewServer(http.FileServer(http.Dir(vars["repo"])))
-	defer srv.Close()
-	cfg, err := config.New(srv.URL+"/metadata", []byte(readFileT(t, filepath.Join(vars["repo"], "metadata", "1.root.json"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
-	cfg.RemoteTargetsURL = srv.URL + "/targets"
-	up, err := updater.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Refresh(); err != nil {
-		t.Fatalf("go-tuf refresh: %v", err)
-	}
+	up := refreshedUpdater(t, vars["repo"])
 	for _, name := range []string{"ghcr.io/acme/app3:v13", "ghcr.io/acme/app9:v199", "ghcr.io/acme/new:1"} {
 		tf, err := up.GetTargetInfo(name)
 		sum := sha256.Sum256([]byte(name))
@@ -91,13 +72,4 @@ func TestTrustHashBins(t *testing.T) {
 	if _, err := up.GetTargetInfo("ghcr.io/acme/app0:v0"); err == nil {
 		t.Error("removed target still published")
 	}
-}
-
-func readFileT(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -108,25 +108,7 @@ func TestTrustWorkflow(t *testing.T) {
 	}
 
 	// What a go-tuf client pinned to 1.root.json gets over HTTP.
-	srv := httptest.NewServer(http.FileServer(http.Dir(vars["repo"])))
-	defer srv.Close()
-	root, err := os.ReadFile(filepath.Join(vars["repo"], "metadata", "1.root.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.New(srv.URL+"/metadata", root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
-	cfg.RemoteTargetsURL = srv.URL + "/targets"
-	up, err := updater.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Refresh(); err != nil {
-		t.Fatalf("go-tuf refresh: %v", err)
-	}
+	up := refreshedUpdater(t, vars["repo"])
 	for _, tc := range []struct {
 		name      string
 		sha       string
@@ -173,6 +155,32 @@ func TestTrustWorkflow(t *testing.T) {
 	if _, err := acme.FromFile(filepath.Join(vars["repo"], "metadata", "1.acme.json")); err != nil || acme.Signed.Targets[reg.Host+"/acme/web:2"] == nil {
 		t.Errorf("acme/web:2 is not signed by the delegated role: %v", err)
 	}
+}
+
+// refreshedUpdater is go-tuf's updater pinned to repoDir's 1.root.json,
+// refreshed over HTTP from a plain static file server.
+func refreshedUpdater(t *testing.T, repoDir string) *updater.Updater {
+	t.Helper()
+	srv := httptest.NewServer(http.FileServer(http.Dir(repoDir)))
+	t.Cleanup(srv.Close)
+	root, err := os.ReadFile(filepath.Join(repoDir, "metadata", "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.New(srv.URL+"/metadata", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
+	cfg.RemoteTargetsURL = srv.URL + "/targets"
+	up, err := updater.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Refresh(); err != nil {
+		t.Fatalf("go-tuf refresh: %v", err)
+	}
+	return up
 }
 
 func TestTrustErrors(t *testing.T) {
