@@ -71,11 +71,13 @@ func (s HTTPSource) Referrers(ctx context.Context, upstream, repo string, subjec
 	return ix.Manifests, nil
 }
 
-// Tagged fetches a manifest by a tag that may not exist.
+// Tagged fetches a manifest by a tag that may not exist, or that the
+// proxy does not serve (a type the rule's attachments setting excludes):
+// either way there is nothing to export.
 func (s HTTPSource) Tagged(ctx context.Context, upstream, repo, tag string) (string, []byte, bool, error) {
 	mt, body, err := s.Manifest(ctx, upstream, repo, tag)
 	var se *statusError
-	if errors.As(err, &se) && se.status == http.StatusNotFound {
+	if errors.As(err, &se) && (se.status == http.StatusNotFound || se.status == http.StatusForbidden) {
 		return "", nil, false, nil
 	}
 	if err != nil {

@@ -248,12 +248,23 @@ func TestMirrorAttachmentTypeThisSideExcludes(t *testing.T) {
 	m := newMirrorSides(t)
 	m.up.PushRandomImage(t, "acme/app:1.0", 512, 1, types.OCIManifestSchema1)
 	m.sign(t, "acme/app:1.0")
-	sbom := m.up.PushArtifact(t, "acme/app", m.up.Descriptor(t, "acme/app:1.0"), attSBOM, `{"sbom":1}`)
+	subject := m.up.Descriptor(t, "acme/app:1.0")
+	sbom := m.up.PushArtifact(t, "acme/app", subject, attSBOM, `{"sbom":1}`)
+	m.up.PushCosignSignature(t, "acme/app", subject.Digest)
+	// The online rule serves SBOMs only: the cosign signature is left out
+	// of the export, which still succeeds.
+	ob, _ := os.ReadFile(m.online)
+	writeFile(t, m.online, strings.Replace(string(ob), "trust: corp}]}", "trust: corp, attachments: {artifactTypes: ["+attSBOM+"]}}]}", 1))
 	exp := filepath.Join(m.dir, "export")
 	export(t, m, exp, "up/acme/app:1.0")
+	var mix struct{ Attachments []struct{ Digest string } }
+	b, _ := os.ReadFile(filepath.Join(exp, "trustproxy-mirror.json"))
+	if err := json.Unmarshal(b, &mix); err != nil || len(mix.Attachments) != 1 || mix.Attachments[0].Digest != sbom.String() {
+		t.Fatalf("exported attachments %+v (%v), want only %s", mix.Attachments, err, sbom)
+	}
 
 	cfg, _ := m.offline(t)
-	b, _ := os.ReadFile(cfg)
+	b, _ = os.ReadFile(cfg)
 	strict := strings.Replace(string(b), "trust: corp}]}", "trust: corp, attachments: {artifactTypes: ["+attSig+"]}}]}", 1)
 	if strict == string(b) {
 		t.Fatal("offline configuration changed shape")
