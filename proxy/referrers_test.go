@@ -222,17 +222,8 @@ func TestReferrersRevokedWithSubject(t *testing.T) {
 	if _, err := remote.Referrers(te.proxyRef(t, "acme/app@"+f.signed.Digest.String()).(name.Digest)); err != nil {
 		t.Fatal(err)
 	}
-	img, err := remote.Image(te.proxyRef(t, "acme/app@"+f.sig.String()))
-	if err != nil {
-		t.Fatalf("pull attachment before revocation: %v", err)
-	}
-	assertLayersReadable(t, img)
-	layers, _ := img.Layers()
-	ld, _ := layers[0].Digest()
-	if _, err := te.repo.RemoveTarget("targets", upName+"/acme/app:1.0"); err != nil {
-		t.Fatal(err)
-	}
-	te.publish(t)
+	ld := pullAttachment(t, te.proxyRef(t, "acme/app@"+f.sig.String()))
+	te.revokeApp(t)
 	for _, p := range []string{
 		"/v2/acme/app/referrers/" + f.signed.Digest.String(),
 		sigPath,
@@ -490,18 +481,8 @@ func TestAttachmentApprovalsReachReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := remote.Image(ref)
-	if err != nil {
-		t.Fatalf("replica: attachment by digest: %v", err)
-	}
-	assertLayersReadable(t, img)
-	layers, _ := img.Layers()
-	ld, _ := layers[0].Digest()
-
-	if _, err := te.repo.RemoveTarget("targets", upName+"/acme/app:1.0"); err != nil {
-		t.Fatal(err)
-	}
-	te.publish(t)
+	ld := pullAttachment(t, ref)
+	te.revokeApp(t)
 	if err := replicaTrust.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -510,4 +491,28 @@ func TestAttachmentApprovalsReachReplicas(t *testing.T) {
 			t.Errorf("replica after revocation: %s: %s %s", p, code, msg)
 		}
 	}
+}
+
+// pullAttachment pulls ref through trustproxy, reads its layers and returns
+// the first one's digest.
+func pullAttachment(t *testing.T, ref name.Reference) v1.Hash {
+	t.Helper()
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatalf("pull attachment %s: %v", ref, err)
+	}
+	assertLayersReadable(t, img)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	return ld
+}
+
+// revokeApp removes acme/app:1.0's target (the fixture's signed subject)
+// and refreshes the proxy's trust data.
+func (te *trustEnv) revokeApp(t *testing.T) {
+	t.Helper()
+	if _, err := te.repo.RemoveTarget("targets", upName+"/acme/app:1.0"); err != nil {
+		t.Fatal(err)
+	}
+	te.publish(t)
 }
