@@ -91,91 +91,9 @@ func measureDecisions(ctx context.Context, tr *trustRepo, workDir string, decide
 	// noise of the rest of the process, so it is clamped at zero.
 	res.IndexHeapMiB = max(0, float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20))
 
-	// Decisions. The audit logger is trustproxy's production encoder
-	// writing one line per decision to a file, as serve does to stderr.
-	logFile, err := os.Create(filepath.Join(workDir, "decisions-audit.log"))
-	if err != nil {
+	if err := measureDecisionRate(ctx, repo, ix, tr.filler, workDir, decideFor, res); err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	enc := zap.NewProductionEncoderConfig()
-	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(logFile), zapcore.InfoLevel))
-	engine, err := policy.New(policy.Config{Rules: []policy.Rule{
-		{Name: "bench", Match: upstreamName + "/**", Mode: policy.ModeEnforce, Trust: "corp"},
-	}}, map[string]policy.TrustSource{"corp": repo}, policy.Options{Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	const sample = 4096
-	type req struct {
-		subj policy.Subject
-		body []byte
-		dg   digest.Digest
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	reqs := make([]req, sample)
-	for i := range reqs {
-		n := rng.IntN(tr.filler)
-		repoName, tag := benchgen.RepoTag(n)
-		body := benchgen.Manifest(n)
-		reqs[i] = req{policy.Subject{Upstream: upstreamName, Repository: repoName, Tag: tag, Client: "127.0.0.1"}, body, digest.FromBytes(body)}
-	}
-	decide := func(r *req) error {
-		d := engine.ResolveTag(ctx, r.subj)
-		if !d.Allowed || d.Digest != r.dg {
-			return fmt.Errorf("resolve %s: %+v", r.subj.Reference(), d)
-		}
-		d = engine.CheckManifest(ctx, r.subj, r.dg, ociManifestType, r.body)
-		if !d.Allowed || d.Reason != "" {
-			return fmt.Errorf("check %s: %+v", r.subj.Reference(), d)
-		}
-		return nil
-	}
-	// Every sampled decision must be right before any is timed.
-	for i := range reqs {
-		if err := decide(&reqs[i]); err != nil {
-			return nil, fmt.Errorf("decision: %w", err)
-		}
-	}
-	prev := runtime.GOMAXPROCS(1)
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	n := 0
-	start = time.Now()
-	deadline := start.Add(decideFor)
-	for time.Now().Before(deadline) {
-		for j := 0; j < 256; j++ {
-			if err := decide(&reqs[(n+j)%sample]); err != nil {
-				runtime.GOMAXPROCS(prev)
-				return nil, err
-			}
-		}
-		n += 256
-	}
-	el := time.Since(start)
-	runtime.ReadMemStats(&ms1)
-	res.DecisionsPerSecond = float64(n) / el.Seconds()
-	res.AllocsPerDecision = float64(ms1.Mallocs-ms0.Mallocs) / float64(n)
-	res.BytesPerDecision = float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(n)
-
-	names := make([]string, sample)
-	for i := range names {
-		names[i] = benchgen.Name(upstreamName, rng.IntN(tr.filler))
-	}
-	n = 0
-	start = time.Now()
-	deadline = start.Add(decideFor / 4)
-	for time.Now().Before(deadline) {
-		for j := 0; j < 4096; j++ {
-			if _, ok := ix.Lookup(names[(n+j)%sample]); !ok {
-				runtime.GOMAXPROCS(prev)
-				return nil, fmt.Errorf("lookup %s: missing", names[(n+j)%sample])
-			}
-		}
-		n += 4096
-	}
-	res.LookupsPerSecond = float64(n) / time.Since(start).Seconds()
-	runtime.GOMAXPROCS(prev)
 
 	// Refreshes: unchanged, then after the publisher added one target.
 	start = time.Now()
@@ -200,6 +118,99 @@ func measureDecisions(ctx context.Context, tr *trustRepo, workDir string, decide
 		return nil, fmt.Errorf("refresh after adding a target: index %v, %v", ix2, err)
 	}
 	return res, nil
+}
+
+// measureDecisionRate measures verified decisions (ResolveTag +
+// CheckManifest with the audit line written to a file) and index lookups
+// per second on one core, for targets benchgen.Name(upstreamName, 0..filler-1).
+func measureDecisionRate(ctx context.Context, repo *trustfetch.Repository, ix *trustfetch.Index, filler int, workDir string, decideFor time.Duration, res *decisionResult) error {
+	// Decisions. The audit logger is trustproxy's production encoder
+	// writing one line per decision to a file, as serve does to stderr.
+	logFile, err := os.Create(filepath.Join(workDir, "decisions-audit.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	enc := zap.NewProductionEncoderConfig()
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(logFile), zapcore.InfoLevel))
+	engine, err := policy.New(policy.Config{Rules: []policy.Rule{
+		{Name: "bench", Match: upstreamName + "/**", Mode: policy.ModeEnforce, Trust: "corp"},
+	}}, map[string]policy.TrustSource{"corp": repo}, policy.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	const sample = 4096
+	type req struct {
+		subj policy.Subject
+		body []byte
+		dg   digest.Digest
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	reqs := make([]req, sample)
+	for i := range reqs {
+		n := rng.IntN(filler)
+		repoName, tag := benchgen.RepoTag(n)
+		body := benchgen.Manifest(n)
+		reqs[i] = req{policy.Subject{Upstream: upstreamName, Repository: repoName, Tag: tag, Client: "127.0.0.1"}, body, digest.FromBytes(body)}
+	}
+	decide := func(r *req) error {
+		d := engine.ResolveTag(ctx, r.subj)
+		if !d.Allowed || d.Digest != r.dg {
+			return fmt.Errorf("resolve %s: %+v", r.subj.Reference(), d)
+		}
+		d = engine.CheckManifest(ctx, r.subj, r.dg, ociManifestType, r.body)
+		if !d.Allowed || d.Reason != "" {
+			return fmt.Errorf("check %s: %+v", r.subj.Reference(), d)
+		}
+		return nil
+	}
+	// Every sampled decision must be right before any is timed.
+	for i := range reqs {
+		if err := decide(&reqs[i]); err != nil {
+			return fmt.Errorf("decision: %w", err)
+		}
+	}
+	prev := runtime.GOMAXPROCS(1)
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	n := 0
+	start := time.Now()
+	deadline := start.Add(decideFor)
+	for time.Now().Before(deadline) {
+		for j := 0; j < 256; j++ {
+			if err := decide(&reqs[(n+j)%sample]); err != nil {
+				runtime.GOMAXPROCS(prev)
+				return err
+			}
+		}
+		n += 256
+	}
+	el := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	res.DecisionsPerSecond = float64(n) / el.Seconds()
+	res.AllocsPerDecision = float64(ms1.Mallocs-ms0.Mallocs) / float64(n)
+	res.BytesPerDecision = float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(n)
+
+	names := make([]string, sample)
+	for i := range names {
+		names[i] = benchgen.Name(upstreamName, rng.IntN(filler))
+	}
+	n = 0
+	start = time.Now()
+	deadline = start.Add(decideFor / 4)
+	for time.Now().Before(deadline) {
+		for j := 0; j < 4096; j++ {
+			if _, ok := ix.Lookup(names[(n+j)%sample]); !ok {
+				runtime.GOMAXPROCS(prev)
+				return fmt.Errorf("lookup %s: missing", names[(n+j)%sample])
+			}
+		}
+		n += 4096
+	}
+	res.LookupsPerSecond = float64(n) / time.Since(start).Seconds()
+	runtime.GOMAXPROCS(prev)
+
+	return nil
 }
 
 // sampleHeap samples the live heap every 10 ms until the returned function

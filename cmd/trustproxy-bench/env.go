@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -161,6 +162,15 @@ func (e *benchEnv) startTrustproxy(ctx context.Context, tr *trustRepo) (*server,
 // startTrustproxyOn is startTrustproxy with the storage driver given as a
 // one-line YAML flow mapping ("": a fresh filesystem directory).
 func (e *benchEnv) startTrustproxyOn(ctx context.Context, tr *trustRepo, driver string) (*server, error) {
+	return e.startTrustproxyWith(ctx, trustLocation{metadata: tr.metadataDir(), root: tr.rootPath()}, driver)
+}
+
+// trustLocation is the trust repository trustproxy is configured with:
+// metadata (a directory or URL), the pinned root's path, and the state
+// directory ("": a fresh one in the instance's directory).
+type trustLocation struct{ metadata, root, state string }
+
+func (e *benchEnv) startTrustproxyWith(ctx context.Context, trust trustLocation, driver string) (*server, error) {
 	dir, err := e.nextDir("trustproxy")
 	if err != nil {
 		return nil, err
@@ -183,8 +193,8 @@ trust:
 policy:
   rules:
     - {name: bench, match: "%s/**", mode: enforce, trust: corp}
-`, port, driver, filepath.Join(dir, "spool"), filepath.Join(dir, "state"),
-		upstreamName, e.upstream.url, tr.metadataDir(), tr.rootPath(), maxMetadataBytes, upstreamName)
+`, port, driver, filepath.Join(dir, "spool"), cmp.Or(trust.state, filepath.Join(dir, "state")),
+		upstreamName, e.upstream.url, trust.metadata, trust.root, maxMetadataBytes, upstreamName)
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}

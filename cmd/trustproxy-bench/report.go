@@ -35,6 +35,7 @@ type Report struct {
 	// server can beat on this machine.
 	Ceilings  []Row           `json:"ceilings"`
 	Decisions *decisionResult `json:"decisions,omitempty"`
+	HashBins  *hashBinsResult `json:"hashbins,omitempty"`
 	// Notes say what bounds the numbers, as measured in this run.
 	Notes  []string `json:"notes,omitempty"`
 	Errors []string `json:"errors,omitempty"`

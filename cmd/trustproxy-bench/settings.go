@@ -44,6 +44,9 @@ type Settings struct {
 	// repository the proxy instances of the data-path scenarios use.
 	TrustTargets int `json:"trust_targets"`
 	ProxyTargets int `json:"proxy_targets"`
+	// HashBinTargets is the size of the hash-bin repository of the
+	// hashbins scenario.
+	HashBinTargets int `json:"hash_bin_targets"`
 	// DecideFor is how long decisions are counted.
 	DecideFor time.Duration `json:"decide_for_ns"`
 
@@ -61,7 +64,8 @@ func fullSettings() Settings {
 		ManifestRequests: 500, ManifestClients: 32, ManifestPerClient: 50,
 		ConcurrentPulls: 50,
 		TrustTargets:    100_000, ProxyTargets: 1_000,
-		DecideFor: 3 * time.Second,
+		HashBinTargets: 1_000_000,
+		DecideFor:      3 * time.Second,
 	}
 }
 
@@ -73,7 +77,8 @@ func quickSettings() Settings {
 		ManifestRequests: 20, ManifestClients: 4, ManifestPerClient: 5,
 		ConcurrentPulls: 5,
 		TrustTargets:    500, ProxyTargets: 20,
-		DecideFor: 100 * time.Millisecond,
+		HashBinTargets: 2_000,
+		DecideFor:      100 * time.Millisecond,
 	}
 }
 
@@ -86,12 +91,13 @@ const (
 	scConcurrent  = "concurrent-cold"
 	scDecisions   = "decisions"
 	scStartupBig  = "startup-large-trust"
+	scHashBins    = "hashbins"   // 1,000,000 targets in succinct hash bins
 	scReferencing = "references" // raw loopback and sha256 ceilings
 	scS3          = "s3"         // both proxies on one S3 server (versitygw)
 	scReplicas    = "replicas"   // three processes of each on one bucket
 )
 
-var allScenarios = []string{scReferencing, scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scS3, scReplicas, scDecisions, scStartupBig}
+var allScenarios = []string{scReferencing, scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scS3, scReplicas, scDecisions, scStartupBig, scHashBins}
 
 func scenarioNames() string { return strings.Join(allScenarios, ",") }
 

@@ -108,6 +108,7 @@ func runSuite(ctx context.Context, s Settings, log io.Writer) (*Report, error) {
 	runScenario(scReplicas, e.replicas)
 	runScenario(scDecisions, e.decisions)
 	runScenario(scStartupBig, e.startupLargeTrust)
+	runScenario(scHashBins, e.hashBins)
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, err)
 		rep.Errors = append(rep.Errors, "run stopped: "+err.Error())

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -69,7 +70,7 @@ func TestQuickSuite(t *testing.T) {
 			}
 		}
 	}
-	for _, sc := range []string{scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scS3, scReplicas, scStartupBig} {
+	for _, sc := range []string{scCachedBlob, scColdBlob, scColdImage, scManifests, scConcurrent, scS3, scReplicas, scStartupBig, scHashBins} {
 		if !seen[sc] {
 			t.Errorf("no rows for scenario %s", sc)
 		}
@@ -94,15 +95,20 @@ func TestQuickSuite(t *testing.T) {
 	// Every target of the issue is reported (met or not: this is a smoke
 	// test, the numbers of a quick run on a shared machine mean nothing).
 	// Six of the first performance issue, three of the S3 and replica rows,
-	// two of issue 16 (cold blob against the upstream, manifests req/s), at
-	// least: other scenarios may add theirs.
-	if len(rep.Targets) < 11 {
-		t.Errorf("%d targets reported, want at least 11: %+v", len(rep.Targets), rep.Targets)
+	// two of issue 16 (cold blob against the upstream, manifests req/s),
+	// seven of the hash-bin scenario, at least: other scenarios may add theirs.
+	if len(rep.Targets) < 18 {
+		t.Errorf("%d targets reported, want at least 18: %+v", len(rep.Targets), rep.Targets)
 	}
-	for _, name := range []string{"cold blob: trustproxy time / upstream direct time", "manifest GET by tag p50", "manifest GET by tag, "} {
+	for _, name := range []string{"cold blob: trustproxy time / upstream direct time", "manifest GET by tag p50", "manifest GET by tag, ",
+		fmt.Sprintf("%d targets in hash bins: ready from an empty state", rep.Settings.HashBinTargets)} {
 		if !slices.ContainsFunc(rep.Targets, func(tg Target) bool { return strings.HasPrefix(tg.Name, name) }) {
 			t.Errorf("no target %q reported", name)
 		}
+	}
+	if h := rep.HashBins; h == nil || h.Targets != rep.Settings.HashBinTargets || h.ColdS <= 0 || h.WarmS <= 0 || h.RefreshKB <= 0 ||
+		h.Decisions == nil || h.Decisions.DecisionsPerSecond <= 0 {
+		t.Errorf("hashbins: %+v", h)
 	}
 	for _, tg := range rep.Targets {
 		if tg.Missing || tg.Want == "" || tg.Name == "" {
