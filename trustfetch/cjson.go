@@ -50,6 +50,8 @@ type jdoc struct {
 	nodes []jnode
 	// members is scratch space for sorting object members.
 	members []jmember
+	// payload is scratch space for a canonical form.
+	payload []byte
 }
 
 type jmember struct {
@@ -67,20 +69,29 @@ func (e *jsonError) Error() string { return fmt.Sprintf("offset %d: %s", e.off, 
 // parseJSON parses one JSON value that fills src (surrounding whitespace
 // allowed). Node 0 is the top-level value.
 func parseJSON(src []byte) (*jdoc, error) {
+	d := &jdoc{}
+	return d, d.parse(src)
+}
+
+// parse parses src into d, reusing d's buffers.
+func (d *jdoc) parse(src []byte) error {
 	if len(src) >= 1<<31 {
-		return nil, errors.New("JSON document larger than 2 GiB")
+		return errors.New("JSON document larger than 2 GiB")
 	}
-	d := &jdoc{src: src, nodes: make([]jnode, 0, len(src)/16)}
+	d.src, d.nodes, d.members = src, d.nodes[:0], d.members[:0]
+	if want := len(src) / 16; cap(d.nodes) < want {
+		d.nodes = make([]jnode, 0, want)
+	}
 	p := jparser{d: d}
 	p.ws()
 	if _, err := p.value(0); err != nil {
-		return nil, err
+		return err
 	}
 	p.ws()
 	if p.i != len(src) {
-		return nil, &jsonError{p.i, "data after the JSON value"}
+		return &jsonError{p.i, "data after the JSON value"}
 	}
-	return d, nil
+	return nil
 }
 
 type jparser struct {

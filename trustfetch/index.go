@@ -84,7 +84,7 @@ func newIndex(targets []Target) *Index {
 		if err != nil || len(sum) != sha256.Size {
 			sum = nil
 		}
-		b.add(t.Name, t.Length, sum, t.Custom)
+		b.add([]byte(t.Name), t.Length, sum, t.Custom)
 	}
 	slices.Sort(roles)
 	ix := &Index{flat: true}

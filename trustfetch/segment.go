@@ -1,8 +1,10 @@
 package trustfetch
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -123,7 +125,7 @@ type segmentBuilder struct {
 }
 
 type pendingEntry struct {
-	name string
+	name []byte // may alias the parsed document until done
 	e    entry
 }
 
@@ -132,7 +134,7 @@ func newSegmentBuilder(role string, n int) *segmentBuilder {
 }
 
 // add records a target; sum is nil when it has no usable sha256.
-func (b *segmentBuilder) add(name string, length int64, sum []byte, customJSON []byte) {
+func (b *segmentBuilder) add(name []byte, length int64, sum []byte, customJSON []byte) {
 	e := entry{length: length}
 	if len(sum) == sha256.Size {
 		copy(e.sha256[:], sum)
@@ -154,8 +156,9 @@ func (b *segmentBuilder) add(name string, length int64, sum []byte, customJSON [
 
 func (b *segmentBuilder) done() *segment {
 	p := b.pending
-	if !sort.SliceIsSorted(p, func(i, j int) bool { return p[i].name < p[j].name }) {
-		sort.Slice(p, func(i, j int) bool { return p[i].name < p[j].name })
+	cmp := func(a, b pendingEntry) int { return bytes.Compare(a.name, b.name) }
+	if !slices.IsSortedFunc(p, cmp) {
+		slices.SortFunc(p, cmp)
 	}
 	size := 0
 	for i := range p {
@@ -166,7 +169,7 @@ func (b *segmentBuilder) done() *segment {
 	s.ents = make([]entry, 0, len(p))
 	for i := range p {
 		// Names are unique: a role's targets are the keys of one object.
-		b.names.WriteString(p[i].name)
+		b.names.Write(p[i].name)
 		p[i].e.nameEnd = uint32(b.names.Len())
 		s.ents = append(s.ents, p[i].e)
 	}

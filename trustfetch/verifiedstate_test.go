@@ -102,10 +102,10 @@ func mustLookup(t *testing.T, ix *Index, name string) Target {
 
 func TestVerifiedRoleRoundTrip(t *testing.T) {
 	sb := newSegmentBuilder("bins-3", 3)
-	sb.add("a:1", 10, make([]byte, 32), []byte(`{"mediaType":"m","in-toto":["x"]}`))
-	sb.add("b:1", 11, nil, nil)
+	sb.add([]byte("a:1"), 10, make([]byte, 32), []byte(`{"mediaType":"m","in-toto":["x"]}`))
+	sb.add([]byte("b:1"), 11, nil, nil)
 	for i := range 300 {
-		sb.add(fmt.Sprintf("c:%d", i), int64(i), make([]byte, 32), []byte(`{"layout":{}}`))
+		sb.add([]byte(fmt.Sprintf("c:%d", i)), int64(i), make([]byte, 32), []byte(`{"layout":{}}`))
 	}
 	seg := sb.done()
 	seg.deleg = &metadata.Delegations{Keys: map[string]*metadata.Key{}, Roles: []metadata.DelegatedRole{{Name: "x", KeyIDs: []string{"k"}, Threshold: 1, Paths: []string{"a*"}}}}

@@ -68,6 +68,8 @@ func delegatorFor(d *metadata.Delegations, role string) (delegator, error) {
 type verifiers struct {
 	mu sync.Mutex
 	m  map[string]cachedVerifier
+	// docs recycles parse buffers between roles.
+	docs sync.Pool
 }
 
 type cachedVerifier struct {
@@ -172,8 +174,17 @@ func (vs *verifiers) verifyTargetsRole(b []byte, role string, meta *metadata.Met
 	malformed := func(err error) error {
 		return &metadata.ErrRepository{Msg: fmt.Sprintf("%s.json is not valid metadata: %v", role, err)}
 	}
-	d, err := parseJSON(b)
-	if err != nil {
+	d, _ := vs.docs.Get().(*jdoc)
+	if d == nil {
+		d = &jdoc{}
+	}
+	// Nothing of d is referenced by the segment: names, custom values and
+	// delegations are copied out.
+	defer func() {
+		d.src = nil
+		vs.docs.Put(d)
+	}()
+	if err := d.parse(b); err != nil {
 		return nil, malformed(err)
 	}
 	if d.nodes[0].kind != jObject {
@@ -209,14 +220,14 @@ func (vs *verifiers) verifyTargetsRole(b []byte, role string, meta *metadata.Met
 	if err := json.Unmarshal(d.raw(sigsN), &sigs); err != nil {
 		return nil, malformed(fmt.Errorf("signatures: %w", err))
 	}
-	payload, err := d.canonical(signedN, make([]byte, 0, d.nodes[signedN].end-d.nodes[signedN].start))
+	payload, err := d.canonical(signedN, d.payload[:0])
 	if err != nil {
 		return nil, malformed(err)
 	}
+	d.payload = payload
 	if err := vs.verifyThreshold(role, del, sigs, payload); err != nil {
 		return nil, err
 	}
-	payload = nil
 
 	versionN, expiresN, targetsN := d.field(signedN, "version"), d.field(signedN, "expires"), d.field(signedN, "targets")
 	if versionN < 0 || d.nodes[versionN].kind != jNumber {
@@ -245,7 +256,7 @@ func (vs *verifiers) verifyTargetsRole(b []byte, role string, meta *metadata.Met
 	sb := newSegmentBuilder(role, n)
 	sb.seg.version, sb.seg.expires = meta.Version, expires
 	for k := d.nodes[targetsN].first; k >= 0; k = d.nodes[d.nodes[k].next].next {
-		name, v := d.str(k), d.nodes[k].next
+		name, v := d.strBytes(k), d.nodes[k].next
 		if err := addTarget(d, sb, name, v); err != nil {
 			return nil, malformed(fmt.Errorf("target %q: %w", name, err))
 		}
@@ -267,7 +278,7 @@ func (vs *verifiers) verifyTargetsRole(b []byte, role string, meta *metadata.Met
 
 // addTarget reads one target entry: length, hashes (every value hex, as
 // go-tuf requires), custom kept as its canonical JSON.
-func addTarget(d *jdoc, sb *segmentBuilder, name string, v int32) error {
+func addTarget(d *jdoc, sb *segmentBuilder, name []byte, v int32) error {
 	if d.nodes[v].kind != jObject {
 		return fmt.Errorf("not an object")
 	}
@@ -279,17 +290,26 @@ func addTarget(d *jdoc, sb *segmentBuilder, name string, v int32) error {
 		return fmt.Errorf("hashes is missing or not an object")
 	}
 	var sum []byte
+	var sha [sha256.Size]byte
 	for k := d.nodes[hn].first; k >= 0; k = d.nodes[d.nodes[k].next].next {
 		hv := d.nodes[k].next
 		if d.nodes[hv].kind != jString {
 			return fmt.Errorf("hash %s is not a string", d.str(k))
 		}
-		h, err := hex.DecodeString(string(d.strBytes(hv)))
+		h := d.strBytes(hv)
+		if string(d.strBytes(k)) == "sha256" && len(h) == 2*sha256.Size {
+			if _, err := hex.Decode(sha[:], h); err != nil {
+				return fmt.Errorf("hash sha256: %w", err)
+			}
+			sum = sha[:]
+			continue
+		}
+		v, err := hex.DecodeString(string(h))
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", d.str(k), err)
 		}
 		if string(d.strBytes(k)) == "sha256" {
-			sum = h
+			sum = v
 		}
 	}
 	var customJSON []byte
