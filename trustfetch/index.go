@@ -254,7 +254,34 @@ func (ix *Index) appendDigests(refs []digestRef, s int) []digestRef {
 	return refs
 }
 
+// sortDigests sorts by prefix (then segment). sha256 prefixes are
+// uniform, so a large table is first distributed by its top 16 bits.
 func sortDigests(refs []digestRef) {
+	if len(refs) < 1<<14 {
+		sortDigestRefs(refs)
+		return
+	}
+	var start [1<<16 + 1]int
+	for _, r := range refs {
+		start[r.prefix>>48+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	out := make([]digestRef, len(refs))
+	next := start
+	for _, r := range refs {
+		b := r.prefix >> 48
+		out[next[b]] = r
+		next[b]++
+	}
+	for b := 0; b < 1<<16; b++ {
+		sortDigestRefs(out[start[b]:start[b+1]])
+	}
+	copy(refs, out)
+}
+
+func sortDigestRefs(refs []digestRef) {
 	slices.SortFunc(refs, func(a, b digestRef) int {
 		switch {
 		case a.prefix < b.prefix:

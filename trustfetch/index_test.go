@@ -199,3 +199,17 @@ func syntheticIndex(n int) *Index {
 	}
 	return newIndex(targets)
 }
+
+func TestSortDigests(t *testing.T) {
+	refs := make([]digestRef, 100_000)
+	for i := range refs {
+		refs[i] = digestRef{prefix: uint64(i*2654435761)<<20 ^ uint64(i%7), seg: uint32(i % 13), ent: uint32(i)}
+	}
+	sortDigests(refs)
+	for i := 1; i < len(refs); i++ {
+		a, b := refs[i-1], refs[i]
+		if a.prefix > b.prefix || (a.prefix == b.prefix && a.seg > b.seg) {
+			t.Fatalf("out of order at %d: %+v %+v", i, a, b)
+		}
+	}
+}
