@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"time"
@@ -38,6 +40,7 @@ type Options struct {
 // state: every answer is derived from the current trust data.
 type Engine struct {
 	rules  []*Rule // most specific first
+	byName map[string]*Rule
 	trusts map[string]TrustSource
 	audit  *zap.Logger
 	now    func() time.Time
@@ -64,8 +67,10 @@ func New(cfg Config, trusts map[string]TrustSource, opts Options) (*Engine, erro
 		opts.Now = time.Now
 	}
 	e := &Engine{trusts: trusts, audit: opts.Logger.Named("audit"), now: opts.Now, version: opts.Version, metrics: opts.Metrics}
+	e.byName = map[string]*Rule{}
 	for i := range cfg.Rules {
 		e.rules = append(e.rules, &cfg.Rules[i])
+		e.byName[cfg.Rules[i].Name] = &cfg.Rules[i]
 	}
 	// Most specific pattern first; equally specific ones keep file order.
 	sort.SliceStable(e.rules, func(i, j int) bool {
@@ -121,12 +126,25 @@ func (e *Engine) CheckManifest(ctx context.Context, s Subject, dgst digest.Diges
 	if reason != "" {
 		return e.log(s, e.fail(d, reason))
 	}
-	if got := digest.FromBytes(body); got != t.Digest() || int64(len(body)) != t.Length {
+	if sum := sha256.Sum256(body); !sameSHA256(sum, t.SHA256) || int64(len(body)) != t.Length {
 		return e.log(s, e.fail(d, fmt.Sprintf("manifest bytes (%s, %d bytes) do not match target %q (%s, %d bytes)",
-			got, len(body), t.Name, t.Digest(), t.Length)))
+			digest.FromBytes(body), len(body), t.Name, t.Digest(), t.Length)))
 	}
 	d.Target, d.Digest, d.Length, d.MediaType = t.Name, t.Digest(), t.Length, t.MediaType()
 	return e.log(s, e.evidence(ctx, d, s, t, ix, "manifest.json", dgst))
+}
+
+// sameSHA256 compares a sum with a target's lowercase hex sha256 without
+// building a digest string per decision.
+func sameSHA256(sum [sha256.Size]byte, hexSum string) bool {
+	var want [sha256.Size]byte
+	if len(hexSum) != 2*sha256.Size {
+		return false
+	}
+	if _, err := hex.Decode(want[:], []byte(hexSum)); err != nil {
+		return false
+	}
+	return sum == want
 }
 
 // StillApproved re-derives, cheaply and without I/O, whether an earlier

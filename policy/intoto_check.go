@@ -33,7 +33,12 @@ func (e *Engine) evidence(ctx context.Context, d Decision, s Subject, t trustfet
 	if !d.Allowed || d.Reason != "" {
 		return d
 	}
-	r := e.Rule(s.Upstream, s.Repository)
+	// The rule begin found for s (names are unique), without matching
+	// the patterns again.
+	r := e.byName[d.Rule]
+	if r == nil {
+		r = e.Rule(s.Upstream, s.Repository)
+	}
 	subjectName := r.InToto.Subject
 	if subjectName == "" {
 		subjectName = defaultSubject

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
 
@@ -94,7 +95,8 @@ func (s *segment) find(name string) (int, bool) {
 
 func (s *segment) target(i int) Target {
 	e := &s.ents[i]
-	t := Target{Name: s.name(i), Length: e.length, SHA256: hexSHA256(&e.sha256), Role: s.role}
+	d := digestOf(&e.sha256)
+	t := Target{Name: s.name(i), Length: e.length, SHA256: d[len("sha256:"):], Role: s.role, digest: digest.Digest(d)}
 	if c := e.custom &^ noSHA256; c > 0 {
 		t.Custom, t.decoded = s.customs[c-1].raw, &s.customs[c-1]
 	} else {
@@ -106,6 +108,16 @@ func (s *segment) target(i int) Target {
 func (s *segment) vouches(i int) bool { return s.ents[i].custom&noSHA256 == 0 }
 
 const hexDigits = "0123456789abcdef"
+
+// digestOf is "sha256:<hex>" in one allocation.
+func digestOf(b *[32]byte) string {
+	var buf [7 + 64]byte
+	copy(buf[:], "sha256:")
+	for i, c := range b {
+		buf[7+2*i], buf[7+2*i+1] = hexDigits[c>>4], hexDigits[c&15]
+	}
+	return string(buf[:])
+}
 
 func hexSHA256(b *[32]byte) string {
 	var buf [64]byte

@@ -22,10 +22,15 @@ type Target struct {
 	// value when the index was built, so that a decision does not decode
 	// JSON; nil for a Target made elsewhere.
 	decoded *custom
+	// digest is "sha256:" + SHA256, made once with it by the index.
+	digest digest.Digest
 }
 
 // Digest returns the target's content digest, "sha256:<hex>".
 func (t Target) Digest() digest.Digest {
+	if t.digest != "" {
+		return t.digest
+	}
 	return digest.NewDigestFromEncoded(digest.SHA256, t.SHA256)
 }
 
