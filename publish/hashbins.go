@@ -512,11 +512,11 @@ func (r *Repo) publishedBins(signed map[string]time.Time) error {
 }
 
 // HashBinsFor is the bin count for a repository expected to hold n
-// targets: the power of two that keeps about a thousand targets (≈ 230 KB)
+// targets: the power of two that keeps about a thousand targets (≈ 190 KB)
 // per bin, at least 16 and at most MaxHashBins. A change re-signs and a
-// client refetches one bin plus the snapshot (≈ 130 bytes per bin), whose
-// sum is smallest near sqrt(n·230/130) bins; for 1,000,000 targets that is
-// 1,024 bins: a 225 KB bin and a 130 KB snapshot, 0.15 % of the repository.
+// client refetches one bin plus the snapshot (≈ 175 bytes per bin), whose
+// sum is smallest near sqrt(1.09·n) bins; for 1,000,000 targets that is
+// 1,024 bins: a 187 KB bin and a 180 KB snapshot, 0.19 % of the metadata.
 func HashBinsFor(n int) int {
 	bins := 16
 	for bins < MaxHashBins && n/bins > 1000 {
