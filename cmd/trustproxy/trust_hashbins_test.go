@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/trustproxy/trustproxy/trustfetch"
 )
 
 // TestTrustHashBins drives a hash-bin repository through the CLI: init
@@ -71,5 +75,26 @@ func TestTrustHashBins(t *testing.T) {
 	}
 	if _, err := up.GetTargetInfo("ghcr.io/acme/app0:v0"); err == nil {
 		t.Error("removed target still published")
+	}
+
+	// trustproxy's own verifier reads the same repository as a directory.
+	tf, err := trustfetch.Open(t.Context(), trustfetch.Config{Name: "bins", Metadata: filepath.Join(vars["repo"], "metadata"),
+		Root: filepath.Join(vars["repo"], "metadata", "1.root.json"), StateDir: t.TempDir()}, trustfetch.Options{Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("trustfetch: %v", err)
+	}
+	defer tf.Close()
+	ix, err := tf.Index()
+	if err != nil {
+		t.Fatalf("trustfetch index: %v", err)
+	}
+	for _, name := range []string{"ghcr.io/acme/app3:v13", "ghcr.io/acme/new:1"} {
+		sum := sha256.Sum256([]byte(name))
+		if tg, ok := ix.Lookup(name); !ok || tg.SHA256 != hex.EncodeToString(sum[:]) || !strings.HasPrefix(tg.Role, "bins-") {
+			t.Errorf("trustfetch: %s: %+v, %v", name, tg, ok)
+		}
+	}
+	if _, ok := ix.Lookup("ghcr.io/acme/app0:v0"); ok {
+		t.Error("trustfetch: removed target still listed")
 	}
 }
