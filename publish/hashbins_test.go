@@ -238,3 +238,34 @@ func TestHashBinsAllOrNothing(t *testing.T) {
 		t.Fatalf("pending %v, %v", p, err)
 	}
 }
+
+// A name staged in the wrong bin, or in a bin while targets lists it, is
+// refused with what a client would do instead.
+func TestHashBinsRefuseUnreachable(t *testing.T) {
+	r, _, _ := newRepo(t, publish.InitOptions{})
+	h := sha([]byte("x"))
+	if _, err := r.AddTarget("", "example.com/top:1", 1, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.DelegateHashBins(16); err != nil {
+		t.Fatal(err)
+	}
+	name := "example.com/app:1"
+	right := r.BinFor(name)
+	wrong := publish.BinPrefix + "-0"
+	if wrong == right {
+		wrong = publish.BinPrefix + "-1"
+	}
+	if _, err := r.AddTarget(wrong, name, 1, h, nil); err == nil || !strings.Contains(err.Error(), "not delegated this name") {
+		t.Errorf("wrong bin: %v", err)
+	}
+	if _, err := r.AddTarget("", "example.com/top:1", 1, h, nil); err == nil || !strings.Contains(err.Error(), "find it in role targets first") {
+		t.Errorf("name listed by targets: %v", err)
+	}
+	if _, err := r.AddTarget(right, name, 1, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if tg, ok := r.Lookup(name); !ok || tg.Role != right {
+		t.Fatalf("Lookup: %+v %v", tg, ok)
+	}
+}

@@ -81,13 +81,19 @@ func (r *Repo) addTarget(role, name string, length int64, sha256hex string, cust
 	}
 	prev, had := md.Signed.Targets[name]
 	md.Signed.Targets[name] = tf
-	if r.isBin(role) {
+	isBin := r.isBin(role)
+	if isBin {
 		r.touchBin(role)
 	}
 	// A TUF client searches roles in a fixed order and stops at the first
 	// that lists the name, or at the first whose delegation does not cover
 	// it: an entry the client would never reach is a mistake worth refusing.
-	got, ok, err := r.lookup(name)
+	var got string
+	if isBin {
+		got, ok, err = r.binLookup(name, role)
+	} else {
+		got, ok, err = r.lookup(name)
+	}
 	if err != nil {
 		return Target{}, fmt.Errorf("add %s: %w", name, err)
 	}
@@ -296,6 +302,9 @@ func (r *Repo) RoleNames() []string {
 // delegation that covers name at each level, the most specific role, or
 // targets when nothing is delegated.
 func (r *Repo) RoleFor(name string) string {
+	if bin := r.BinFor(name); bin != "" {
+		return bin // targets delegates nothing else; bins delegate nothing
+	}
 	role := metadata.TARGETS
 	for range maxDelegationDepth {
 		md, ok := r.roles[role] // hash bins delegate nothing further
@@ -316,6 +325,26 @@ func (r *Repo) RoleFor(name string) string {
 		role = next
 	}
 	return role
+}
+
+// binLookup is lookup in a repository whose targets delegates to hash
+// bins, for a name just staged in bin staged: targets if it lists the
+// name, else the one bin the name hashes to (bins are terminating),
+// without reading staged again.
+func (r *Repo) binLookup(name, staged string) (string, bool, error) {
+	if _, ok := r.roles[metadata.TARGETS].Signed.Targets[name]; ok {
+		return metadata.TARGETS, true, nil
+	}
+	bin := r.BinFor(name)
+	if bin == staged {
+		return bin, true, nil
+	}
+	md, _, err := r.role(bin)
+	if err != nil {
+		return "", false, err
+	}
+	_, ok := md.Signed.Targets[name]
+	return bin, ok, nil
 }
 
 // lookup is go-tuf's pre-order depth-first delegation walk (updater
