@@ -173,6 +173,20 @@ func TestHashBinsEditResignsOneBin(t *testing.T) {
 	if res := mustPublish(t, r); len(res.Bins) != 0 || len(res.Roles) != 0 {
 		t.Fatalf("publish with nothing changed signed %v %v", res.Roles, res.Bins)
 	}
+
+	// A target with stored bytes (add-file, and trust add's manifests) goes
+	// to its bin too, and clients download it.
+	file := "example.com/policy/prod.yaml"
+	tg, err := r.AddTargetFile("", file, strings.NewReader("rules: []"), nil)
+	if err != nil || tg.Role != r.BinFor(file) {
+		t.Fatalf("add file: role %q, %v", tg.Role, err)
+	}
+	if res := mustPublish(t, r); len(res.Bins) != 1 || res.Bins[tg.Role] == 0 {
+		t.Fatalf("add file: signed %v", res.Bins)
+	}
+	if _, data, err := c.get(file, true); err != nil || string(data) != "rules: []" {
+		t.Fatalf("download %s: %q, %v", file, data, err)
+	}
 }
 
 // Hash bins delegated in an existing repository: targets it already lists
