@@ -46,13 +46,30 @@ func (u *upstream) getChallenge(ctx context.Context) (*transport.Challenge, erro
 	if u.challenge.ch != nil {
 		return u.challenge.ch, nil
 	}
-	ch, err := transport.Ping(ctx, u.reg, u.rt)
+	ch, err := transport.Ping(ctx, u.reg, schemeOnly{scheme: u.base.Scheme, next: u.rt})
 	if err != nil {
 		return nil, fmt.Errorf("ping %s/v2/: %w", u.origin, err)
 	}
 	ch.Scheme = strings.ToLower(ch.Scheme)
 	u.challenge.ch = ch
 	return ch, nil
+}
+
+// schemeOnly lets the /v2/ ping reach only the configured scheme. For an
+// http:// upstream go-containerregistry races https against http and starts
+// http only 300 ms after an https attempt that the retry transport keeps
+// retrying: every cold start paid that. Requests go to the configured URL
+// anyway (do), so failing the other scheme at once changes nothing else.
+type schemeOnly struct {
+	scheme string
+	next   http.RoundTripper
+}
+
+func (s schemeOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != s.scheme {
+		return nil, fmt.Errorf("the upstream is configured as %s://, not %s://", s.scheme, r.URL.Scheme)
+	}
+	return s.next.RoundTrip(r)
 }
 
 // authTransport authenticates requests to the registry's own origin for one
