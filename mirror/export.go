@@ -298,6 +298,12 @@ type queuedManifest struct {
 // allows it (a directory; a tar stream takes them one after the other)
 // and across all references, then writes the manifests.
 func (x *exporter) writeContent(ctx context.Context) error {
+	if x.out.parallel() == 1 {
+		if err := x.copyBlobsInOrder(ctx); err != nil {
+			return err
+		}
+		return x.writeManifests()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(x.out.parallel())
 	for _, b := range x.blobs {
@@ -306,6 +312,10 @@ func (x *exporter) writeContent(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	return x.writeManifests()
+}
+
+func (x *exporter) writeManifests() error {
 	for _, m := range x.manifests {
 		if err := x.put(blobName(m.digest), int64(len(m.body)), bytes.NewReader(m.body)); err != nil {
 			return err
@@ -322,6 +332,11 @@ func (x *exporter) copyBlob(ctx context.Context, subj policy.Subject, d ocispec.
 		return err
 	}
 	defer rc.Close()
+	return x.writeBlob(d, rc)
+}
+
+// writeBlob writes an opened blob body into the export.
+func (x *exporter) writeBlob(d ocispec.Descriptor, rc io.Reader) error {
 	v := d.Digest.Verifier()
 	if err := x.out.put(blobName(d.Digest), d.Size, io.TeeReader(&countingReader{r: rc, x: x}, v)); err != nil {
 		return err
