@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,29 @@ func TestMirrorSince(t *testing.T) {
 	}
 	if after := snapshotTree(t, root0); len(after) != len(before) {
 		t.Fatalf("a refused import changed the offline side: %d files, was %d", len(after), len(before))
+	}
+
+	// A side whose cache lost a blob of the base since is refused too.
+	cfgLost, rootLost := m.offline(t)
+	if out, err := runMirrorArgs(t, "import", "--config", cfgLost, full); err != nil {
+		t.Fatalf("import base: %v\n%s", err, out)
+	}
+	lost := filepath.Base(largestBlob(t, full)) // a layer of 1.0
+	removed := 0
+	filepath.WalkDir(filepath.Join(rootLost, "cache"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.Contains(p, lost) {
+			os.RemoveAll(p)
+			removed++
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if removed == 0 {
+		t.Fatalf("blob %s not found in the offline cache", lost)
+	}
+	if out, err := runMirrorArgs(t, "import", "--config", cfgLost, inc); err == nil ||
+		!strings.Contains(err.Error(), "import refused, nothing loaded") || !strings.Contains(err.Error(), "not in this side's cache") {
+		t.Fatalf("import with a lost base blob: %v\n%s", err, out)
 	}
 
 	// A side that imported the base takes it, then takes it again as a
